@@ -1,0 +1,3 @@
+from hst.cli import main
+
+raise SystemExit(main())
