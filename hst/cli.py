@@ -1,0 +1,56 @@
+"""Command line: ``python -m hst <command> ...``.
+
+Each command lives in its own module, imported only when it runs, and exposes
+``configure_parser(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hst.errors import HSTError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "complexity": ("hst.complexity", "parameters and MACs of HST-tiny / HST-double (Table 1)"),
+    "data": ("hst.data.cli", "fetch, synthesise, check and prepare datasets"),
+    "train": ("hst.train", "train a model from a run config"),
+    "evaluate": ("hst.evaluate", "restore every image of a set and score it"),
+    "score": ("hst.score", "score saved restorations against targets, without the model"),
+    "restore": ("hst.restore", "restore your own images with a checkpoint"),
+    "tables": ("hst.tables", "build the paper's tables from per-run CSVs"),
+    "heatmap": ("hst.heatmap", "Fig. 6: how often each position is sampled"),
+    "regression": ("hst.regression", "compare a run's metrics with the committed reference"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hst", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == wanted:
+            mod = importlib.import_module(module)
+            mod.configure_parser(p)
+            p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except HSTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
