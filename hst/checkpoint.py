@@ -1,0 +1,82 @@
+"""Checkpoints: the state dict and the model config, written atomically, loaded safely."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hst.errors import CheckpointError
+
+FORMAT = "hst-checkpoint"
+VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """Save ``obj`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) -> None:
+    """Write the model's weights and config (plus ``extra`` entries) atomically to ``path``."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{type(model).__name__} has no `config` dict; cannot write a checkpoint")
+    clash = {"format", "version", "model_config", "state_dict"} & extra.keys()
+    if clash:
+        raise ValueError(f"reserved checkpoint keys passed as extras: {sorted(clash)}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save(
+        {"format": FORMAT, "version": VERSION, "model_config": dict(config), "state_dict": state, **extra},
+        path,
+    )
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True``; raise CheckpointError if it is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle errors, truncated zips, foreign globals
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an HST checkpoint (missing format tag {FORMAT!r})")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r}, this harness reads {VERSION}")
+    if not isinstance(ckpt.get("model_config"), dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: checkpoint lacks model_config or state_dict")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Rebuild the model from a checkpoint's config and load its weights; return (model, checkpoint)."""
+    from hst.models.hst import HST
+
+    ckpt = load_checkpoint(path, map_location)
+    try:
+        model = HST(**ckpt["model_config"])
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: model config does not fit this HST ({exc})") from None
+    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not match the model config "
+            f"(missing {len(missing)} e.g. {missing[:3]}, unexpected {len(unexpected)} e.g. {unexpected[:3]})"
+        )
+    return model.to(map_location), ckpt
