@@ -1,0 +1,291 @@
+"""Run configs: the paper's training recipe as defaults, YAML files, ``--set`` overrides and a strict schema.
+
+A run config is a nested dict. :data:`DEFAULTS` is the recipe of Sec. 4.1 (AdamW, betas
+(0.9, 0.999), weight decay 0.02, lr 3e-4 with cosine decay, batch 32, 128 x 128 crops,
+250 epochs); values the paper leaves open (lr_min, the loss, augmentation) are our choice and
+named so in the schema's descriptions. :func:`load_config` merges a YAML file and ``a.b=value``
+overrides onto the defaults and validates the result against :data:`SCHEMA`, whose objects all
+have ``additionalProperties: false``, so a misspelt key is an error naming its path.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from hst.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"variant": "tiny"},
+    "data": {
+        "train_set": None,
+        "cache_dir": None,
+        "patch_size": 128,
+        "patches_per_image": 1,
+        "augment": True,
+        "workers": 0,
+    },
+    "optim": {
+        "lr": 3e-4,
+        "lr_min": 1e-6,
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.02,
+        "batch_size": 32,
+    },
+    "schedule": {"epochs": 250, "iterations": None, "log_every": 100, "checkpoint_every": 1000},
+    "loss": {"name": "l1", "eps": 1e-3},
+    "seed": 0,
+    "device": "auto",
+    "threads": None,
+}
+
+_POS_INT = {"type": "integer", "minimum": 1}
+_FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems": 4}
+
+
+def _obj(properties: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+SCHEMA: dict[str, Any] = _obj(
+    {
+        "model": _obj(
+            {
+                "variant": {"enum": ["tiny", "double"], "description": "Table 1: one or two LGL blocks per level"},
+                # Optional overrides of hst.models.hst.HST's constructor; absent = the variant's value.
+                "dim": _POS_INT,
+                "num_blocks": _FOUR_POS_INTS,
+                "heads": _FOUR_POS_INTS,
+                "ratios": {**_FOUR_POS_INTS, "description": "sampling ratio r per level (our choice: [4, 2, 2, 1])"},
+                "sampler": {"enum": ["stochastic", "max", "avg", "grid"], "description": "Table 6 ablation"},
+                "ffn_expansion": {"type": "number", "exclusiveMinimum": 0},
+                "bias": {"type": "boolean"},
+                "pad_mode": {"enum": ["reflect", "replicate", "constant"]},
+            },
+            required=["variant"],
+        ),
+        "data": _obj(
+            {
+                "train_set": {"type": ["string", "null"], "description": "a normalised set folder with input/ and target/"},
+                "cache_dir": {"type": ["string", "null"], "description": "patch cache; null = <train_set>.cache beside it"},
+                "patch_size": {"type": "integer", "minimum": 8},
+                "patches_per_image": _POS_INT,
+                "augment": {"type": "boolean", "description": "flips and 90-degree rotations (our choice)"},
+                "workers": {"type": "integer", "minimum": 0},
+            },
+            required=["train_set", "cache_dir", "patch_size", "patches_per_image", "augment", "workers"],
+        ),
+        "optim": _obj(
+            {
+                "lr": {"type": "number", "exclusiveMinimum": 0},
+                "lr_min": {"type": "number", "minimum": 0, "description": "end of the cosine decay (our choice)"},
+                "betas": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+                "weight_decay": {"type": "number", "minimum": 0},
+                "batch_size": _POS_INT,
+            },
+            required=["lr", "lr_min", "betas", "weight_decay", "batch_size"],
+        ),
+        "schedule": _obj(
+            {
+                "epochs": {"oneOf": [_POS_INT, {"type": "null"}]},
+                "iterations": {"oneOf": [_POS_INT, {"type": "null"}]},
+                "log_every": _POS_INT,
+                "checkpoint_every": _POS_INT,
+            },
+            required=["epochs", "iterations", "log_every", "checkpoint_every"],
+        ),
+        "loss": _obj(
+            {
+                "name": {"enum": ["l1", "charbonnier"], "description": "L1 is our choice (the paper is silent)"},
+                "eps": {"type": "number", "exclusiveMinimum": 0, "description": "Charbonnier's epsilon"},
+            },
+            required=["name", "eps"],
+        ),
+        "seed": {"type": "integer", "minimum": 0},
+        "device": {"enum": ["auto", "cpu", "cuda"]},
+        "threads": {"oneOf": [_POS_INT, {"type": "null"}], "description": "torch CPU threads; null = torch's default"},
+    },
+    required=list(DEFAULTS),
+)
+
+# Keys whose change does not change the trained weights; a resumed run may differ in these.
+OPERATIONAL_KEYS = frozenset(
+    {"schedule.log_every", "schedule.checkpoint_every", "data.workers", "data.cache_dir", "threads", "device"}
+)
+
+
+def _schema_at(path: list[str]) -> dict[str, Any] | None:
+    node = SCHEMA
+    for key in path:
+        node = node.get("properties", {}).get(key)
+        if node is None:
+            return None
+    return node
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _format_error(error: jsonschema.ValidationError) -> str:
+    path = list(error.absolute_path)
+    where = _dotted(path) or "config"
+    if error.validator == "additionalProperties":
+        known = list(_schema_at([str(p) for p in path]).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        key = unknown[0]
+        full = _dotted([*path, key])
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {_dotted([*path, close[0]])}?)" if close else f" (valid keys: {', '.join(known)})"
+        return f"{full}: unknown key{hint}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "oneOf":
+        return f"{where}: {error.instance!r} is not valid (expected {_describe(error.schema)})"
+    return f"{where}: {error.message}"
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    parts = []
+    for option in schema.get("oneOf", []):
+        if option.get("type") == "null":
+            parts.append("null")
+        elif option.get("type") == "integer":
+            parts.append(f"an integer >= {option.get('minimum', '-inf')}")
+        else:
+            parts.append(str(option))
+    return " or ".join(parts)
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Raise ConfigError (one line, naming the key path) unless ``config`` fits :data:`SCHEMA`."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (e.validator != "additionalProperties", list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(_format_error(errors[0]))
+    schedule = config["schedule"]
+    if (schedule["epochs"] is None) == (schedule["iterations"] is None):
+        raise ConfigError("schedule: set exactly one of schedule.epochs and schedule.iterations (the other null)")
+    if config["optim"]["lr_min"] > config["optim"]["lr"]:
+        raise ConfigError(f"optim.lr_min: {config['optim']['lr_min']} is above optim.lr ({config['optim']['lr']})")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into (["a", "b"], value), the value parsed as YAML (numbers, lists, null, true)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r} ({exc.__class__.__name__})") from None
+    return key.split("."), value
+
+
+def _set_path(config: dict[str, Any], path: list[str], value: Any) -> None:
+    node = config
+    for i, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if child is None and key not in node:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{_dotted(path[: i + 1])}: is a value, not a section; cannot set {_dotted(path)}")
+        node = child
+    node[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML run config; an unreadable file or a non-mapping top level raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run config must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def build_config(user: dict[str, Any] | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Defaults, then ``user`` (a parsed YAML dict), then ``a.b=value`` overrides; validated.
+
+    Setting one of ``schedule.epochs`` / ``schedule.iterations`` (and not the other) turns the
+    other's default off, so ``iterations: 5000`` alone means an iteration-based schedule.
+    """
+    user = copy.deepcopy(user or {})
+    for text in overrides:
+        path, value = parse_override(text)
+        _set_path(user, path, value)
+    config = _merge(DEFAULTS, user)
+    given = user.get("schedule") if isinstance(user.get("schedule"), dict) else {}
+    if isinstance(config.get("schedule"), dict):
+        if "iterations" in given and "epochs" not in given:
+            config["schedule"]["epochs"] = None
+        elif "epochs" in given and "iterations" not in given:
+            config["schedule"]["iterations"] = None
+    validate(config)
+    return config
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """The validated run config from a YAML file (or the defaults if ``path`` is None) and overrides."""
+    return build_config(read_yaml(path) if path is not None else {}, overrides)
+
+
+def model_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for ``hst.build_model`` besides the variant."""
+    return {k: v for k, v in config["model"].items() if k != "variant"}
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def differences(old: dict[str, Any], new: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs, skipping ``ignore``."""
+    a, b = flatten(old), flatten(new)
+    skip = set(ignore)
+    return sorted(k for k in a.keys() | b.keys() if k not in skip and a.get(k, "<absent>") != b.get(k, "<absent>"))
+
+
+def to_yaml(config: dict[str, Any]) -> str:
+    """The config as YAML, sections in the order of :data:`DEFAULTS`."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
