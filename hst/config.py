@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -44,6 +45,28 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "threads": None,
 }
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 safe loading, but ``3e-4`` (no dot) is a float, as in YAML 1.2 and Python."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
 
 _POS_INT = {"type": "integer", "minimum": 1}
 _FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems": 4}
@@ -188,7 +211,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-4")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r} ({exc.__class__.__name__})") from None
     return key.split("."), value
@@ -198,7 +221,7 @@ def _set_path(config: dict[str, Any], path: list[str], value: Any) -> None:
     node = config
     for i, key in enumerate(path[:-1]):
         child = node.get(key)
-        if child is None and key not in node:
+        if key not in node:
             child = node[key] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"{_dotted(path[: i + 1])}: is a value, not a section; cannot set {_dotted(path)}")
@@ -224,7 +247,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = _yaml_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -243,16 +266,17 @@ def build_config(user: dict[str, Any] | None = None, overrides: Iterable[str] = 
     other's default off, so ``iterations: 5000`` alone means an iteration-based schedule.
     """
     user = copy.deepcopy(user or {})
-    for text in overrides:
-        path, value = parse_override(text)
-        _set_path(user, path, value)
+    parsed = [parse_override(text) for text in overrides]
+    given = set(user["schedule"]) if isinstance(user.get("schedule"), dict) else set()
+    given |= {path[1] for path, _ in parsed if len(path) == 2 and path[0] == "schedule"}
     config = _merge(DEFAULTS, user)
-    given = user.get("schedule") if isinstance(user.get("schedule"), dict) else {}
     if isinstance(config.get("schedule"), dict):
         if "iterations" in given and "epochs" not in given:
             config["schedule"]["epochs"] = None
         elif "epochs" in given and "iterations" not in given:
             config["schedule"]["iterations"] = None
+    for path, value in parsed:
+        _set_path(config, path, value)
     validate(config)
     return config
 
