@@ -73,7 +73,11 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         model = HST(**ckpt["model_config"])
     except TypeError as exc:
         raise CheckpointError(f"{path}: model config does not fit this HST ({exc})") from None
-    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        raise CheckpointError(f"{path}: weights do not match the model config ({first[0].strip()})") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: weights do not match the model config "

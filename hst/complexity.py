@@ -1,0 +1,161 @@
+"""Model complexity (paper Table 1): parameters, MACs via fvcore, and forward time.
+
+Convention: one fused multiply-add = one MAC. fvcore counts exactly that (it calls the
+result "flops"); ``torch.utils.flop_counter`` counts 2 per multiply-add. The attention
+matmuls (Q K^T and A V) are included through a handle for scaled_dot_product_attention,
+which fvcore's trace otherwise counts as 0. Element-wise ops (norms, activations, adds)
+are not counted, as in the field's tables; every op fvcore skipped is listed in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections import Counter
+from typing import Any
+
+import torch
+
+from hst.models import VARIANTS, build_model
+
+# The paper's claim (Sec. 1, Table 5): HST-tiny has about 48.1% fewer parameters than the double-layer model.
+PAPER_PARAM_REDUCTION = 48.1
+SIZES = (128, 256)
+
+
+def _sdpa_macs(inputs: list, outputs: list) -> int:
+    """MACs of softmax(Q K^T) V: B*h*N*M*d for Q K^T plus B*h*N*M*dv for A V."""
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    *batch, n, d = q
+    m, dv = k[-2], v[-1]
+    b = 1
+    for s in batch:
+        b *= s
+    return b * n * m * (d + dv)
+
+
+def _zero(inputs: list, outputs: list) -> int:
+    return 0
+
+
+# Ops that do no arithmetic: counted as 0 on purpose, so they are not reported as skipped.
+ZERO_COST_OPS = ("aten::pixel_shuffle", "aten::randint", "aten::gather")
+
+
+def count_params(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: torch.nn.Module, size: int | tuple[int, int]) -> tuple[int, dict[str, int]]:
+    """(MACs of one forward pass on a 1 x C x H x W input, {op skipped by fvcore: times seen})."""
+    from fvcore.nn import FlopCountAnalysis
+
+    h, w = (size, size) if isinstance(size, int) else size
+    x = torch.rand(1, model.in_channels, h, w)
+    was_training = model.training
+    model.eval()
+    try:
+        analysis = FlopCountAnalysis(model, x)
+        analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
+        for op in ZERO_COST_OPS:
+            analysis.set_op_handle(op, _zero)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        total = int(analysis.total())
+        skipped = dict(sorted(Counter(analysis.unsupported_ops()).items()))
+    finally:
+        model.train(was_training)
+    return total, skipped
+
+
+def time_forward(model: torch.nn.Module, size: int, repeats: int = 3, device: str = "cpu") -> float:
+    """Median seconds of one forward pass at size x size (after one warm-up)."""
+    model = model.to(device).eval()
+    x = torch.rand(1, model.in_channels, size, size, device=device)
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model(x)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if i:
+                times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def complexity_rows(variants=tuple(VARIANTS), sizes=SIZES, with_time: bool = False) -> list[dict[str, Any]]:
+    """One row per variant: settings, params, GMACs per size, the ops fvcore skipped."""
+    rows = []
+    for variant in variants:
+        model = build_model(variant)
+        cfg = model.config
+        row: dict[str, Any] = {
+            "model": f"HST-{variant}",
+            "blocks": "/".join(map(str, cfg["num_blocks"])),
+            "channels": "/".join(str(cfg["dim"] * 2**i) for i in range(4)),
+            "heads": "/".join(map(str, cfg["heads"])),
+            "ratios": "/".join(map(str, cfg["ratios"])),
+            "sampler": cfg["sampler"],
+            "params": count_params(model),
+        }
+        skipped_all: Counter = Counter()
+        for size in sizes:
+            macs, skipped = count_macs(model, size)
+            row[f"gmacs_{size}"] = round(macs / 1e9, 3)
+            skipped_all |= Counter(skipped)  # per forward pass; the same ops at every size
+            if with_time:
+                row[f"cpu_s_{size}"] = round(time_forward(model, size), 4)
+        row["skipped_ops"] = " ".join(f"{op.removeprefix('aten::')}x{n}" for op, n in sorted(skipped_all.items()))
+        rows.append(row)
+    return rows
+
+
+def param_reduction(rows: list[dict[str, Any]]) -> float | None:
+    """Percent fewer parameters of HST-tiny than HST-double, when both rows are present."""
+    by_model = {r["model"]: r["params"] for r in rows}
+    if {"HST-tiny", "HST-double"} <= by_model.keys():
+        return 100.0 * (1 - by_model["HST-tiny"] / by_model["HST-double"])
+    return None
+
+
+def render(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
+    """The rows as CSV or Markdown, with the convention and the parameter reduction beside the paper's."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    out = io.StringIO()
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+        return out.getvalue()
+    out.write(df.to_markdown(index=False))
+    out.write("\n\nMACs: fvcore, 1 per multiply-add (torch.utils.flop_counter would print twice these), "
+              "attention matmuls included; skipped_ops = element-wise ops fvcore does not count.\n")
+    red = param_reduction(rows)
+    if red is not None:
+        out.write(f"HST-tiny has {red:.1f}% fewer parameters than HST-double (paper claims {PAPER_PARAM_REDUCTION}%).\n")
+    return out.getvalue()
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="square input sizes (default 128 256)")
+    parser.add_argument("--time", action="store_true", help="also time one CPU forward pass per size")
+    parser.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hst.fsutil import atomic_write_text
+
+    text = render(complexity_rows(args.variants, args.sizes, args.time), args.format)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        print(text, end="")
+    return 0
