@@ -29,9 +29,10 @@ class GlobalSparseAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.sampler(x)
         b, c, h, w = tokens.shape
-        q, k, v = self.qkv_dw(self.qkv(tokens)).chunk(3, dim=1)
-        q, k, v = (t.reshape(b, self.heads, c // self.heads, h * w).transpose(-1, -2) for t in (q, k, v))
-        # softmax(Q K^T / beta) V with beta folded into Q; SDPA never materialises the N x N matrix
-        # on its fused kernels, so memory grows with N, not N^2.
+        qkv = self.qkv_dw(self.qkv(tokens)).reshape(b, 3, self.heads, c // self.heads, h * w)
+        # B x heads x N x d, contiguous: the fused (flash) kernels need it, else SDPA falls back to
+        # the math path that materialises the N x N matrix.
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)
+        # softmax(Q K^T / beta) V with beta folded into Q: memory grows with N, not N^2.
         out = F.scaled_dot_product_attention(q / self.beta.to(q.dtype), k, v, scale=1.0)
         return out.transpose(-1, -2).reshape(b, c, h, w)

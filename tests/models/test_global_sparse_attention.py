@@ -43,3 +43,14 @@ def test_float32_fused_matches_explicit_to_float_tolerance():
 def test_channels_must_split_into_heads():
     with pytest.raises(ValueError, match="divisible by heads"):
         GlobalSparseAttention(dim=10, heads=4, ratio=1)
+
+
+def test_memory_grows_with_n_not_n_squared():
+    """At N = 8192 tokens an explicit attention matrix is 256 MiB; the fused path allocates far less."""
+    gsa = GlobalSparseAttention(dim=8, heads=1, ratio=1).eval()
+    x = torch.randn(1, 8, 64, 128)
+    n = 64 * 128
+    with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        gsa(x)
+    biggest = max(e.self_cpu_memory_usage for e in prof.key_averages())
+    assert biggest < n * n * 4 / 16, f"an op allocated {biggest / 2**20:.0f} MiB"
