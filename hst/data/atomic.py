@@ -12,6 +12,18 @@ from pathlib import Path
 from hst.errors import DataError
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give a file made by ``mkstemp``/``mkdtemp`` (mode 0600/0700) the usual umask-based mode."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``."""
     path = Path(path)
@@ -22,6 +34,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        public_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -40,6 +53,7 @@ def staged_dir(target: str | os.PathLike, *, replace: bool = False) -> Iterator[
         raise DataError(f"{target}: already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    public_mode(tmp, directory=True)
     try:
         yield tmp
         old = None
