@@ -16,7 +16,6 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(dim=1, keepdim=True)
-        var = x.var(dim=1, keepdim=True, unbiased=False)
-        x = (x - mu) / torch.sqrt(var + self.eps)
+        var, mu = torch.var_mean(x, dim=1, keepdim=True, unbiased=False)
+        x = (x - mu) * torch.rsqrt(var + self.eps)
         return x * self.weight[:, None, None] + self.bias[:, None, None]
