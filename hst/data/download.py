@@ -26,7 +26,7 @@ GDRIVE_URL_ENV = "HST_GDRIVE_URL"
 GDRIVE_URL = "https://drive.google.com/uc"
 ARCHIVES_DIR = "_archives"
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # small, so that little is lost (and fetched again) when a transfer breaks
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _GaveUp(DownloadError):
+    """Transient failures on every attempt: a partial file is kept for a later resume."""
+
+
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _Transient)
 
 
@@ -73,7 +77,7 @@ def _with_retries(attempt, policy: RetryPolicy, what: str):
                 wait = policy.delay(k, getattr(exc, "retry_after", None))
                 log.warning("%s: %s; retry %d/%d in %.1fs", what, exc, k + 1, policy.attempts - 1, wait)
                 time.sleep(wait)
-    raise DownloadError(f"{what}: gave up after {policy.attempts} attempts ({last})")
+    raise _GaveUp(f"{what}: gave up after {policy.attempts} attempts ({last})")
 
 
 class _Page(HTMLParser):
@@ -164,7 +168,7 @@ def verify(path: Path, expected: Expected, label: str, where: str) -> str:
         raise DownloadError(f"{label}: {where} is not {wanted} (its first bytes are {head!r})")
     size = path.stat().st_size
     if expected.size is not None and size != expected.size:
-        raise DownloadError(f"{label}: {where} is {size:,} bytes, expected {expected.size:,}")
+        raise DownloadError(f"{label}: {where} is {size:,} bytes, expected {expected.size:,} ({expected.why})")
     digest = sha256_of(path)
     if expected.sha256 is not None and digest != expected.sha256:
         raise DownloadError(f"{label}: sha256 of {where} is {digest}, expected {expected.sha256} ({expected.why})")
@@ -216,12 +220,13 @@ def _download(session, url, params, final: Path, expected: Expected, label, poli
         part.unlink()
     final.parent.mkdir(parents=True, exist_ok=True)
     owner.write_text(key, encoding="utf-8")
-    _with_retries(lambda: _transfer(session, url, params, part, label, progress, policy.timeout), policy, f"{label}: {url}")
     try:
+        _with_retries(lambda: _transfer(session, url, params, part, label, progress, policy.timeout), policy, f"{label}: {url}")
         digest = verify(part, expected, label, url)
-    except DownloadError:
-        part.unlink(missing_ok=True)
-        owner.unlink(missing_ok=True)
+    except DownloadError as exc:
+        if not isinstance(exc, _GaveUp):  # a wrong answer, not a broken one: nothing worth resuming
+            part.unlink(missing_ok=True)
+            owner.unlink(missing_ok=True)
         raise
     os.replace(part, final)
     owner.unlink(missing_ok=True)

@@ -62,9 +62,12 @@ def _extract_zip(archive: Path, dest: Path) -> None:
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
-    """Extract a tar (plain or compressed) with tarfile's ``data`` filter, checking every member first."""
+    """Extract a tar (plain or compressed) with tarfile's ``data`` filter, after checking every member."""
     with tarfile.open(archive) as tf:
         for member in tf.getmembers():
+            why = _escapes(member.name)  # the data filter would quietly strip a leading '/'
+            if why:
+                raise DataError(f"{archive}: refused member {member.name!r}: {why}")
             try:
                 tarfile.data_filter(member, str(dest))
             except tarfile.FilterError as exc:
