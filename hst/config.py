@@ -96,7 +96,7 @@ SCHEMA: dict[str, Any] = _obj(
         "data": _obj(
             {
                 "train_set": {"type": ["string", "null"], "description": "a normalised set folder with input/ and target/"},
-                "cache_dir": {"type": ["string", "null"], "description": "patch cache; null = <train_set>.cache beside it"},
+                "cache_dir": {"type": ["string", "null"], "description": "patch cache; null = <root>/_cache/<SET>, where `hst data prepare` puts it"},
                 "patch_size": {"type": "integer", "minimum": 8},
                 "patches_per_image": _POS_INT,
                 "augment": {"type": "boolean", "description": "flips and 90-degree rotations (our choice)"},
@@ -310,6 +310,13 @@ def differences(old: dict[str, Any], new: dict[str, Any], ignore: Iterable[str] 
     return sorted(k for k in a.keys() | b.keys() if k not in skip and a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block-style sections, flow-style lists."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def to_yaml(config: dict[str, Any]) -> str:
     """The config as YAML, sections in the order of :data:`DEFAULTS`."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)

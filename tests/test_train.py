@@ -1,0 +1,353 @@
+"""The trainer: run folder contents, bit-exact resume after a crash or SIGKILL, NaN stop, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import hst.train as train_mod
+from hst.checkpoint import load_checkpoint, load_model
+from hst.cli import main
+from hst.config import build_config
+from hst.errors import CheckpointError, ConfigError, DataError, HSTError
+from hst.train import TrainingDiverged, cosine_factor, epoch_order, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rain_set(tmp_path_factory) -> Path:
+    """A 4-pair synthetic rain twin of 40 x 40 images."""
+    from hst.data.synth import make_twin
+
+    return make_twin("RainTrainH", tmp_path_factory.mktemp("data"), count=4, size=(40, 40), seed=3)
+
+
+SMALL = [
+    "data.patch_size=32", "data.patches_per_image=2", "optim.batch_size=2", "model.dim=8", "schedule.iterations=8",
+    "schedule.log_every=2", "schedule.checkpoint_every=3", "threads=1", "device=cpu", "seed=5",
+]
+
+
+def overrides(train_set: Path, *extra: str) -> list[str]:
+    """A tiny, fast run: width 8, 32 x 32 patches, batch 2, 4 iterations per epoch, 1 thread."""
+    return [f"data.train_set={train_set}", *SMALL, *extra]
+
+
+def small(train_set: Path, *extra: str) -> dict:
+    return build_config({}, overrides(train_set, *extra))
+
+
+def cli_sets(train_set: Path, *extra: str) -> list[str]:
+    return [arg for item in overrides(train_set, *extra) for arg in ("--set", item)]
+
+
+def state_of(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def log_rows(run: Path) -> list[dict[str, str]]:
+    with (run / "train_log.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class FailAt:
+    """The real loss until call ``n``, where it crashes, returns NaN, or returns a finite value with NaN gradients."""
+
+    def __init__(self, real, n: int, what: str):
+        self.real, self.n, self.what, self.calls = real, n, what, 0
+
+    def __call__(self, out, target):
+        self.calls += 1
+        loss = self.real(out, target)
+        if self.calls == self.n:
+            if self.what == "crash":
+                raise RuntimeError("simulated crash")
+            if self.what == "nan":
+                return loss * float("nan")
+            if self.what == "nan-grad":  # d sqrt(x)/dx at 0 is inf, times 0: NaN gradients, finite value
+                return loss + 0.0 * torch.sqrt(out * 0.0).sum()
+        return loss
+
+
+def inject(monkeypatch, n: int, what: str) -> None:
+    real_build = train_mod.build_loss
+    monkeypatch.setattr(train_mod, "build_loss", lambda config: FailAt(real_build(config), n, what))
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def test_cosine_schedule_runs_from_lr_to_lr_min():
+    assert cosine_factor(0, 100, 3e-4, 1e-6) == pytest.approx(1.0)
+    assert cosine_factor(100, 100, 3e-4, 1e-6) * 3e-4 == pytest.approx(1e-6)
+    assert cosine_factor(50, 100, 3e-4, 1e-6) * 3e-4 == pytest.approx((3e-4 + 1e-6) / 2)
+    values = [cosine_factor(t, 100, 3e-4, 1e-6) for t in range(101)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+
+
+def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
+    a = epoch_order(10, 1, 0)
+    assert sorted(a.tolist()) == list(range(10))
+    assert np.array_equal(a, epoch_order(10, 1, 0))
+    assert not np.array_equal(a, epoch_order(10, 1, 1))
+    assert not np.array_equal(a, epoch_order(10, 2, 0))
+
+
+def test_charbonnier_loss():
+    config = build_config({}, ["loss.name=charbonnier", "loss.eps=0.5"])
+    out, target = torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0])
+    expected = (0.5 + math.sqrt(1 + 0.25)) / 2
+    assert float(train_mod.build_loss(config)(out, target)) == pytest.approx(expected)
+    assert float(train_mod.build_loss(build_config())(out, target)) == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- a run
+
+
+def test_run_folder_contents(rain_set, tmp_path):
+    run = tmp_path / "run"
+    record = train(small(rain_set), run, progress=False)
+    assert {p.name for p in run.iterdir()} >= {"checkpoint.pt", "model.pt", "train_log.csv", "run.json"}
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    rows = log_rows(run)
+    assert [int(r["iteration"]) for r in rows] == [2, 4, 6, 8]
+    assert [int(r["epoch"]) for r in rows] == [0, 0, 1, 1]
+    assert all(math.isfinite(float(r["loss"])) and float(r["images_per_s"]) > 0 for r in rows)
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] < 3e-4
+
+    info = json.loads((run / "run.json").read_text())
+    assert info == json.loads(json.dumps(record))
+    assert info["status"] == "finished" and info["iteration"] == 8 and info["iterations"] == 8
+    assert info["config"] == small(rain_set) and info["seed"] == 5
+    assert info["data"]["iterations_per_epoch"] == 4 and info["data"]["images"] == 4
+    assert info["train_seconds"] > 0 and len(info["segments"]) == 1
+    segment = info["segments"][0]
+    assert segment["status"] == "finished" and segment["start_iteration"] == 0 and segment["end_iteration"] == 8
+    assert segment["versions"]["torch"] == torch.__version__ and segment["device"]["type"] == "cpu"
+    assert "commit" in segment["git"]
+
+    model, ckpt = load_model(run / "model.pt")
+    assert ckpt["run"]["iterations"] == 8 and ckpt["run"]["config"]["seed"] == 5
+    assert model.config["dim"] == 8
+    resumable = load_checkpoint(run / "checkpoint.pt")  # weights_only=True
+    assert resumable["iteration"] == 8 and resumable["epoch"] == 2
+    assert isinstance(resumable["rng"]["torch_cpu"], torch.Tensor)
+    assert_same_weights(resumable["state_dict"], ckpt["state_dict"])
+    # Global torch settings are restored after the run.
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_same_seed_same_weights_other_seed_other_weights(rain_set, tmp_path):
+    train(small(rain_set, "schedule.iterations=3"), tmp_path / "a", progress=False)
+    train(small(rain_set, "schedule.iterations=3"), tmp_path / "b", progress=False)
+    train(small(rain_set, "schedule.iterations=3", "seed=6"), tmp_path / "c", progress=False)
+    a, b, c = (state_of(tmp_path / x / "model.pt") for x in "abc")
+    assert_same_weights(a, b)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_a_crash_gives_the_same_weights(rain_set, tmp_path, monkeypatch):
+    config = small(rain_set)
+    train(config, tmp_path / "straight", progress=False)
+
+    run = tmp_path / "resumed"
+    with monkeypatch.context() as m:
+        inject(m, 6, "crash")  # during iteration 6; the last checkpoint is iteration 3 (epoch 0, batch 3)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            train(config, run, progress=False)
+    assert not (run / "model.pt").exists()
+    assert load_checkpoint(run / "checkpoint.pt")["iteration"] == 3
+    assert [int(r["iteration"]) for r in log_rows(run)] == [2, 4]
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+    train(config, run, progress=False)
+    assert_same_weights(state_of(run / "model.pt"), state_of(tmp_path / "straight" / "model.pt"))
+    assert_same_weights(state_of(run / "checkpoint.pt"), state_of(tmp_path / "straight" / "checkpoint.pt"))
+    rows, straight = log_rows(run), log_rows(tmp_path / "straight")
+    assert [r["iteration"] for r in rows] == [r["iteration"] for r in straight]  # no duplicated rows
+    assert [r["loss"] for r in rows] == [r["loss"] for r in straight]
+    info = json.loads((run / "run.json").read_text())
+    assert [s["status"] for s in info["segments"]] == ["failed", "finished"]
+    assert info["segments"][1]["start_iteration"] == 3
+    assert info["wall_seconds_all_segments"] >= info["train_seconds"] > info["segments"][1]["seconds"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_same_weights(rain_set, tmp_path):
+    extra = ["schedule.iterations=200", "schedule.checkpoint_every=20", "schedule.log_every=10"]
+    config = small(rain_set, *extra)
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "hst", "train", "--out", str(run), "--no-progress", *cli_sets(rain_set, *extra)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "checkpoint.pt").exists() and load_checkpoint(run / "checkpoint.pt")["iteration"] >= 40:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "model.pt").exists()
+    killed_at = load_checkpoint(run / "checkpoint.pt")["iteration"]
+    assert 40 <= killed_at < 200
+
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    train(config, tmp_path / "straight", progress=False)
+    assert_same_weights(state_of(run / "model.pt"), state_of(tmp_path / "straight" / "model.pt"))
+    iterations = [int(r["iteration"]) for r in log_rows(run)]
+    assert iterations == list(range(10, 201, 10))
+    info = json.loads((run / "run.json").read_text())
+    assert [s["status"] for s in info["segments"]] == ["interrupted", "finished"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(rain_set, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    inject(monkeypatch, 5, "nan")
+    with pytest.raises(TrainingDiverged, match=r"^iteration 5: loss is nan; .*iteration 3\) kept"):
+        train(small(rain_set), run, progress=False)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["iteration"] == 3
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    assert not (run / "model.pt").exists()
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "diverged" and "iteration 5" in info["segments"][0]["error"]
+
+
+def test_nan_weights_are_never_checkpointed(rain_set, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    inject(monkeypatch, 6, "nan-grad")  # the step of iteration 6 makes the weights NaN; 6 is a checkpoint
+    with pytest.raises(TrainingDiverged, match=r"^iteration 6: the weights hold NaN"):
+        train(small(rain_set), run, progress=False)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["iteration"] == 3
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_nan_before_any_checkpoint(rain_set, tmp_path, monkeypatch):
+    inject(monkeypatch, 1, "nan")
+    with pytest.raises(TrainingDiverged, match="no checkpoint had been written yet"):
+        train(small(rain_set), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+# ----------------------------------------------------------------------------- reruns
+
+
+def test_finished_run_is_left_alone(rain_set, tmp_path, capsys):
+    run = tmp_path / "run"
+    config = small(rain_set, "schedule.iterations=2")
+    train(config, run, progress=False)
+    before = (run / "model.pt").stat().st_mtime_ns
+    args = ["train", "--out", str(run), "--no-progress", *cli_sets(rain_set, "schedule.iterations=2")]
+    assert main(args) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (run / "model.pt").stat().st_mtime_ns == before
+
+
+def test_resuming_with_another_config_is_refused(rain_set, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        inject(m, 5, "crash")
+        with pytest.raises(RuntimeError):
+            train(small(rain_set), run, progress=False)
+    with pytest.raises(ConfigError, match=r"different config \(optim\.lr differ\)"):
+        train(small(rain_set, "optim.lr=1e-3"), run, progress=False)
+    # Operational keys may change: the run resumes.
+    train(small(rain_set, "schedule.log_every=4"), run, progress=False)
+    assert (run / "model.pt").exists()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_unknown_config_key_on_the_command_line(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run"), "--set", "optim.lrr=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: optim.lrr: unknown key (did you mean optim.lr?)"
+    assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_output_folder(rain_set, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(HSTError, match=rf"{blocker / 'run'}: output folder cannot be written"):
+        train(small(rain_set), blocker / "run", progress=False)
+
+
+def test_missing_train_set(tmp_path):
+    with pytest.raises(ConfigError, match="data.train_set: not set"):
+        train(build_config({}, ["schedule.iterations=1"]), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="is not a folder"):
+        train(build_config({}, ["schedule.iterations=1", f"data.train_set={tmp_path / 'nope'}"]), tmp_path / "run", progress=False)
+
+
+def test_batch_larger_than_an_epoch(rain_set, tmp_path):
+    with pytest.raises(ConfigError, match="optim.batch_size: 64 is more than the 8 patches"):
+        train(small(rain_set, "optim.batch_size=64"), tmp_path / "run", progress=False)
+
+
+def _copy_set(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupt_training_image_is_named(rain_set, tmp_path):
+    bad = _copy_set(rain_set, tmp_path / "Bad")
+    victim = sorted((bad / "input").iterdir())[1]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DataError, match=str(victim)):
+        train(small(bad), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_training_pair_with_different_sizes_is_named(rain_set, tmp_path):
+    from hst.data.io import read_image, write_png
+
+    bad = _copy_set(rain_set, tmp_path / "Bad")
+    victim = sorted((bad / "target").iterdir())[0]
+    write_png(victim, read_image(victim)[:30])
+    with pytest.raises(DataError, match="differs from its target"):
+        train(small(bad), tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("kind", ["random dict", "wrong shapes"])
+def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
+    run = tmp_path / "run"
+    run.mkdir()
+    if kind == "random dict":
+        torch.save({"weights": torch.zeros(3)}, run / "checkpoint.pt")
+        message = "not an HST checkpoint"
+    else:
+        from hst import build_model
+        from hst.checkpoint import save_checkpoint
+
+        config = small(rain_set)
+        save_checkpoint(run / "checkpoint.pt", build_model("tiny", dim=16), optimizer={}, scheduler={}, iteration=1,
+                        epoch=0, rng={}, train_seconds=0.0, log_window={"loss_sum": 0.0, "count": 0}, run_config=config)
+        message = "does not fit this run's model"
+    with pytest.raises(CheckpointError, match=rf"{run / 'checkpoint.pt'}: .*{message}"):
+        train(small(rain_set), run, progress=False)
+    assert not (run / "model.pt").exists()
