@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("hst.data")
+    saved = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -155,3 +156,4 @@ def run(args: argparse.Namespace) -> int:
         return action[args.data_command](args, registry)
     finally:
         logger.removeHandler(handler)
+        logger.level, logger.propagate = saved

@@ -52,9 +52,10 @@ def _to_rgb(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
     if im.mode == "RGB":
         return np.asarray(im, dtype=np.uint8).copy(), None
     if im.mode in _CONVERTED:
-        if im.mode in ("P", "PA"):
+        note = f"{_CONVERTED[im.mode]} converted to RGB"
+        if im.mode in ("P", "PA"):  # through RGBA, so that a transparent palette entry converts too
             im = im.convert("RGBA")
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), f"{_CONVERTED[im.mode]} converted to RGB"
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), note
     if im.mode in _SIXTEEN_BIT:
         gray = np.asarray(im).astype(np.int64)
         if gray.min() < 0 or gray.max() > 65535:

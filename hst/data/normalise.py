@@ -19,11 +19,11 @@ def _folder(base: Path, relative: str, what: str) -> Path:
 
 def _find_pair_folder(base: Path, what: str) -> Path:
     """The only folder under ``base`` that holds both ``input/`` and ``target/``."""
-    found = [
+    found = sorted(
         Path(folder)
         for folder, subdirs, _ in os.walk(base)
         if "__MACOSX" not in Path(folder).parts and {"input", "target"} <= set(subdirs)
-    ]
+    )
     if len(found) != 1:
         listed = ", ".join(str(f.relative_to(base)) for f in found) or "none"
         raise DataError(
