@@ -15,6 +15,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -168,8 +169,8 @@ def motion_kernel(rng: np.random.Generator, size: int, steps: int = 48) -> np.nd
 
 
 def add_blur(clean: np.ndarray, rng: np.random.Generator, kernel_size: int | None = None) -> tuple[np.ndarray, dict]:
-    """``clean`` convolved with a random motion kernel; returns (blurred, parameters)."""
-    size = kernel_size or max(7, min(clean.shape[:2]) // 8) | 1
+    """``clean`` convolved with a random motion kernel (default size: 1/8 of the image, 7 to 35 px)."""
+    size = kernel_size or min(35, max(7, min(clean.shape[:2]) // 8)) | 1
     kernel = motion_kernel(rng, size)
     blurred = cv2.filter2D(clean.astype(np.float32), -1, cv2.flip(kernel, -1), borderType=cv2.BORDER_REFLECT)
     return np.clip(np.round(blurred), 0, 255).astype(np.uint8), {"kernel_size": size}
@@ -219,15 +220,18 @@ def make_twin(
     dest = Path(root) / name
     if dest.exists() and not (dest / TWIN_FILE).exists():
         raise DataError(f"{dest}: holds a set that is not a twin (no {TWIN_FILE}); refusing to overwrite it")
-    records = []
+
+    def write_pair(tmp: Path, i: int) -> dict:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode()), i])
+        degraded, clean, params = make_pair(spec, rng, size)
+        file = spec.file_name(i)
+        write_png(tmp / "input" / file, degraded)
+        write_png(tmp / "target" / file, clean)
+        return {"name": file, **params}
+
     with staged_dir(dest, replace=True) as tmp:
-        for i in range(count):
-            rng = np.random.default_rng([seed, zlib.crc32(name.encode()), i])
-            degraded, clean, params = make_pair(spec, rng, size)
-            file = spec.file_name(i)
-            write_png(tmp / "input" / file, degraded)
-            write_png(tmp / "target" / file, clean)
-            records.append({"name": file, **params})
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # PNG encoding releases the GIL
+            records = list(pool.map(lambda i: write_pair(tmp, i), range(count)))
         description = {
             "format": "hst-twin",
             "version": 1,
