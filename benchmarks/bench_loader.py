@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from hst.data.cli import _size
+from hst.data.cli import parse_size
 from hst.data.io import read_image
 from hst.data.pairs import list_pairs
-from hst.data.patches import PatchDataset, _augment, prepare_cache
+from hst.data.patches import PatchDataset, dihedral, prepare_cache
 from hst.data.synth import make_twin
 
 
@@ -42,7 +42,7 @@ class PngPatches(Dataset):
         y, x = int(rng.integers(h - p + 1)), int(rng.integers(w - p + 1))
         flip, turns = int(rng.integers(2)), int(rng.integers(4))
         return tuple(
-            torch.from_numpy(np.ascontiguousarray(_augment(a[y : y + p, x : x + p], flip, turns).transpose(2, 0, 1)))
+            torch.from_numpy(np.ascontiguousarray(dihedral(a[y : y + p, x : x + p], flip, turns).transpose(2, 0, 1)))
             .float()
             .div_(255.0)
             for a in (inp, tgt)
@@ -70,7 +70,7 @@ def patches_per_second(dataset: Dataset, batches: int, workers: int, batch_size:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=32, help="pairs in the set (default 32)")
-    parser.add_argument("--size", type=_size, default=(720, 1280), help="HxW of each image (default 720x1280, GoPro)")
+    parser.add_argument("--size", type=parse_size, default=(720, 1280), help="HxW of each image (default 720x1280, GoPro)")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--patch", type=int, default=128)

@@ -16,7 +16,7 @@ ROOT_ENV = "HST_DATA_ROOT"
 CACHE_DIR = "_cache"
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     """``N`` or ``HxW`` (height x width) as a (height, width) tuple."""
     match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip())
     if not match:
@@ -47,7 +47,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--all", action="store_true", help="every set of the registry")
     p.add_argument("--count", type=int, help="pairs per twin (default 16 for train sets, 6 for test sets)")
-    p.add_argument("--size", type=_size, help="N or HxW (default 160x160 for train sets, 96x128 for test sets)")
+    p.add_argument("--size", type=parse_size, help="N or HxW (default 160x160 for train sets, 96x128 for test sets)")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("check", parents=[common], help="check sets: count, pairing, decoding, sizes")

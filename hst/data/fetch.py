@@ -13,12 +13,18 @@ from hst.data.download import Fetcher
 from hst.data.extract import safe_extract
 from hst.data.normalise import normalise
 from hst.data.registry import Copy, Registry, Source
+from hst.data.synth import TWIN_FILE
 from hst.errors import DownloadError
 
 log = logging.getLogger("hst.data")
 
 EXTRACTED_DIR = "_extracted"
 _TAKEN = ".hst-taken"  # inside an extracted archive: the sets already moved out of it
+
+
+def _is_real(set_dir: Path) -> bool:
+    """True for a set folder that holds fetched data, not a synthetic twin."""
+    return set_dir.is_dir() and not (set_dir / TWIN_FILE).exists()
 
 
 def _unpack(copy: Copy, archive_path: Path, root: Path, name: str) -> None:
@@ -31,7 +37,8 @@ def _unpack(copy: Copy, archive_path: Path, root: Path, name: str) -> None:
         log.info("%s: extracting %s", name, archive_path)
         safe_extract(archive_path, extracted)
     try:
-        normalise(extracted, copy.layout, root / name, what=f"{name} from {copy.archive.file}")
+        replace = (root / name).is_dir() and not _is_real(root / name)
+        normalise(extracted, copy.layout, root / name, what=f"{name} from {copy.archive.file}", replace=replace)
     except BaseException:
         shutil.rmtree(extracted, ignore_errors=True)
         raise
@@ -41,7 +48,7 @@ def _unpack(copy: Copy, archive_path: Path, root: Path, name: str) -> None:
 
 def _tidy(registry: Registry, archive: str, root: Path) -> None:
     """Remove an extracted archive once every set that comes from it is in place."""
-    if all((root / s).is_dir() for s in registry.sets_of(archive)):
+    if all(_is_real(root / s) for s in registry.sets_of(archive)):
         shutil.rmtree(root / EXTRACTED_DIR / archive, ignore_errors=True)
 
 
@@ -53,16 +60,18 @@ def fetch_set(
     urls: Sequence[str] = (),
     fetcher: Fetcher | None = None,
 ) -> CheckReport:
-    """Fetch set ``name`` into ``<root>/<name>`` (skipped when already there) and check it.
+    """Fetch set ``name`` into ``<root>/<name>`` (skipped when already there, a twin replaced) and check it.
 
     ``urls`` (a mirror, a file:// URL or a path) are tried first, before each copy's own sources.
     """
     root = Path(root)
     dataset = registry.get(name)
     dest = root / name
-    if dest.exists():
+    if _is_real(dest):
         log.info("%s: already in %s; checking it", name, dest)
         return check_set(dest, dataset.pairs)
+    if dest.exists():
+        log.info("%s: the synthetic twin in %s will be replaced by the real set", name, dest)
     fetcher = fetcher or Fetcher(root)
     extra = tuple(Source.from_user(u) for u in urls) + dataset.sources
     errors = []

@@ -47,11 +47,13 @@ def _gopro(root: Path, blur: str, sharp: str, dest: Path, what: str) -> None:
                     os.replace(file, out / f"{seq.name}_{file.name}")
 
 
-def normalise(extracted: str | os.PathLike, layout: dict, dest: str | os.PathLike, what: str = "") -> Path:
+def normalise(
+    extracted: str | os.PathLike, layout: dict, dest: str | os.PathLike, what: str = "", *, replace: bool = False
+) -> Path:
     """Move the set that ``layout`` describes out of ``extracted`` into ``dest/{input,target}`` (staged)."""
     extracted, dest = Path(extracted), Path(dest)
     what = what or str(dest)
-    with staged_dir(dest) as tmp:
+    with staged_dir(dest, replace=replace) as tmp:
         if layout["kind"] == "gopro":
             _gopro(_folder(extracted, layout["root"], what), layout["input"], layout["target"], tmp, what)
         else:

@@ -75,7 +75,7 @@ def prepare_cache(set_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, w
     return cache_dir
 
 
-def _augment(array: np.ndarray, flip: int, turns: int) -> np.ndarray:
+def dihedral(array: np.ndarray, flip: int, turns: int) -> np.ndarray:
     """Mirror left-right when ``flip``, then rotate by ``turns`` x 90 degrees."""
     if flip:
         array = array[:, ::-1]
@@ -149,6 +149,6 @@ class PatchDataset(Dataset):
             crop = image[y : y + ph, x : x + pw]
             if (ph, pw) != (p, p):
                 crop = np.pad(crop, ((0, p - ph), (0, p - pw), (0, 0)), mode="reflect")
-            crop = _augment(crop, flip, turns)
+            crop = dihedral(crop, flip, turns)
             out.append(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div_(255.0))
         return out[0], out[1]

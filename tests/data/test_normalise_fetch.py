@@ -158,3 +158,17 @@ def test_fetch_raintrainh_without_a_source_says_what_to_do(tmp_path):
     with pytest.raises(DownloadError, match=r"RainTrainH: .*no source known.*--url URL_OR_PATH.*registry override"):
         fetch_set("RainTrainH", tmp_path, load_registry(), fetcher=Fetcher(tmp_path, progress=False))
     assert not (tmp_path / "RainTrainH").exists()
+
+
+def test_fetch_replaces_a_twin_but_never_real_data(server, tmp_path):
+    from hst.data.synth import make_twin
+
+    server.routes["/test.zip"] = lambda h, q: send_bytes(h, derain_test_zip())
+    registry = small_registry(tmp_path)
+    root = tmp_path / "root"
+    make_twin("Rain100H", root, count=2)
+    report = fetch_set("Rain100H", root, registry, urls=[server.url("/test.zip")], fetcher=Fetcher(root, progress=False))
+    assert report.ok and report.pairs == 3 and not (root / "Rain100H" / "twin.json").exists()
+    (root / "Rain100H" / "input" / "1.png").unlink()  # real data: checked as it is, not fetched again
+    report = fetch_set("Rain100H", root, registry, fetcher=Fetcher(root, progress=False))
+    assert not report.ok and len(server.hits("/test.zip")) == 1
