@@ -117,12 +117,14 @@ def _parse_html(text: str) -> _Page:
     return page
 
 
-def _looks_html(response: requests.Response, head: bytes = b"") -> bool:
-    """True when an answer is a web page rather than a file."""
-    ctype = response.headers.get("Content-Type", "").lower()
-    return ctype.startswith(("text/html", "application/xhtml")) or head.lstrip()[:15].lower().startswith(
-        (b"<!doctype html", b"<html")
-    )
+def _looks_html(response: requests.Response) -> bool:
+    """True when an answer says it is a web page (a page sent as a file is caught by its magic bytes later)."""
+    return response.headers.get("Content-Type", "").lower().startswith(("text/html", "application/xhtml"))
+
+
+def _page_text(response: requests.Response) -> str:
+    """The first MiB of an HTML answer, as text."""
+    return next(response.iter_content(1 << 20), b"").decode(response.encoding or "utf-8", errors="replace")
 
 
 def _html_error(text: str, label: str, where: str) -> DownloadError:
@@ -130,7 +132,7 @@ def _html_error(text: str, label: str, where: str) -> DownloadError:
     page = _parse_html(text)
     if page.error:
         return DownloadError(
-            f"{label}: Google Drive refuses {where} for now: {page.error!r} "
+            f"{label}: Google Drive refuses the download for now ({where}): {page.error!r} "
             "(its download quota for this file is used up: try later, or another mirror)"
         )
     title = f" titled {page.title!r}" if page.title else ""
@@ -188,7 +190,7 @@ def _transfer(session, url, params, part: Path, label: str, progress: bool, time
         if r.status_code >= 400:
             raise DownloadError(f"{label}: HTTP {r.status_code} from {r.url}")
         if _looks_html(r):
-            raise _html_error(r.text[: 1 << 20], label, r.url)
+            raise _html_error(_page_text(r), label, r.url)
         total = int(r.headers["Content-Length"]) if r.headers.get("Content-Length", "").isdigit() else None
         mode = "wb"
         if offset and r.status_code == 206:
@@ -248,11 +250,11 @@ def _resolve_gdrive(session, file_id: str, base: str, label: str, policy: RetryP
             token = next((v for k, v in r.cookies.items() if k.startswith("download_warning")), None)
             if token:
                 return base, {**params, "confirm": token}
-            text, url = r.text[: 1 << 20], r.url
+            text, url = _page_text(r), r.url
         page = _parse_html(text)
         if page.action is not None and not page.error:
             return urljoin(url, page.action), page.inputs
-        raise _html_error(text, label, f"Google Drive (id {file_id})")
+        raise _html_error(text, label, f"Google Drive id {file_id}")
 
     return _with_retries(ask, policy, f"{label}: Google Drive id {file_id}")
 
@@ -285,14 +287,12 @@ class Fetcher:
         self._verified: dict[tuple, str] = {}
 
     def _expected(self, archive: Archive) -> Expected:
-        """Pins from the registry, else from the lock file, else only the type."""
-        if archive.sha256 or archive.size:
-            return Expected(archive.type, archive.size, archive.sha256, f"pinned in the registry, {archive.hash_status}")
-        seen = self.lock.get(archive.name)
+        """Pins from the registry; a sha256 the registry does not pin comes from the lock file, if recorded."""
+        seen = self.lock.get(archive.name) if archive.sha256 is None else None
         if seen:
             why = f"recorded in {self.lock.path} from {seen['source']}; delete that entry to accept another copy"
-            return Expected(archive.type, seen["size"], seen["sha256"], why)
-        return Expected(archive.type)
+            return Expected(archive.type, archive.size or seen["size"], seen["sha256"], why)
+        return Expected(archive.type, archive.size, archive.sha256, f"pinned in the registry, {archive.hash_status}")
 
     def _accept(self, archive: Archive, path: Path, expected: Expected, digest: str, source: str) -> Path:
         """Record an unpinned archive's hash the first time, and remember the file as verified."""

@@ -255,3 +255,16 @@ def test_partial_file_of_a_previous_run_is_resumed_from_the_same_source(server, 
     (part.parent / "test.zip.part.source").write_text(str(src))
     fetcher(tmp_path).fetch(archive(src))
     assert server.hits("/a.zip")[0][2].get("Range") == "bytes=100-"
+
+
+def test_size_only_pin_records_the_hash_and_checks_the_file_on_disk(server, tmp_path):
+    server.routes["/a.zip"] = lambda h, q: send_bytes(h, DATA)
+    size_only = archive(url(server, "/a.zip"), sha256=None, size=len(DATA))
+    path = fetcher(tmp_path).fetch(size_only)
+    assert json.loads((tmp_path / "registry.lock.json").read_text())["archives"]["test-archive"]["sha256"] == SHA
+    tampered = bytearray(DATA)
+    tampered[-1] ^= 1
+    path.write_bytes(bytes(tampered))
+    with pytest.raises(DownloadError, match="recorded in .*already on disk: delete it"):
+        fetcher(tmp_path).fetch(size_only)
+    assert len(server.hits("/a.zip")) == 1
