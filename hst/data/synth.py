@@ -218,7 +218,8 @@ def make_twin(
     if count < 1 or min(size) < 8:
         raise DataError(f"{name}: a twin needs count >= 1 and a size of at least 8x8, got {count} at {size}")
     dest = Path(root) / name
-    if dest.exists() and not (dest / TWIN_FILE).exists():
+    # An empty folder is fine (a workflow manager may create an output's folder before the job).
+    if dest.exists() and not (dest / TWIN_FILE).exists() and any(dest.iterdir()):
         raise DataError(f"{dest}: holds a set that is not a twin (no {TWIN_FILE}); refusing to overwrite it")
 
     def write_pair(tmp: Path, i: int) -> dict:
