@@ -70,6 +70,8 @@ def match_files(set_dir: str | os.PathLike) -> Matching:
 def list_pairs(set_dir: str | os.PathLike) -> list[Pair]:
     """The pairs of a normalised set sorted by name; raises ``DataError`` listing every unpaired file."""
     set_dir = Path(set_dir)
+    if not set_dir.is_dir():
+        raise DataError(f"{set_dir}: no such set folder (fetch it, or make its twin with `python -m hst data synth`)")
     matching = match_files(set_dir)
     if matching.problems:
         listed = "; ".join(f"{p}: {why}" for p, why in matching.problems)
