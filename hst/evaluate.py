@@ -1,0 +1,273 @@
+"""Inference over a set: restored PNGs and per-image times, then (unless told not to) the scores.
+
+``python -m hst evaluate --checkpoint CKPT --set SETDIR --protocol derain|gopro|realblur --out DIR
+[--sampling seeded|grid|ensemble] [--seed S] [--draws K] [--no-score] [--no-save]``
+
+Every input is restored at full resolution (the model pads internally and crops back), clamped
+to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``).
+
+Sampling at inference (the paper leaves it open; our choice, recorded in ``eval.json``):
+
+- ``seeded`` (default): the stochastic samplers draw from a generator re-seeded for every image
+  with :func:`image_seed` ``(seed, name)``, a hash of the seed and the image's name. An image's
+  result therefore depends only on the checkpoint, the seed and its name, not on which other
+  images were evaluated, or in which order.
+- ``grid``: the top-left element of every region (deterministic, no seed).
+- ``ensemble``: the mean of ``draws`` seeded passes (draw k seeded with ``image_seed(seed, name, k)``),
+  averaged before clamping and rounding.
+
+Outputs in DIR (an evaluation replaces what an earlier one wrote there):
+
+- ``restored/<name>.png``: written into a staging folder that becomes ``restored/`` only when
+  every image is done, so a failed run leaves no partial ``restored/``.
+- ``times.csv``: ``name, seconds``: the model's time per image (host-to-device copy, every
+  draw, synchronisation), not reading or writing files. One untimed warm-up pass on the
+  first image runs before the clock starts.
+- ``eval.json``: checkpoint path and SHA-256, set, protocol, sampling policy, seed, draws,
+  the seed rule, device, versions, git commit, totals.
+- ``per_image.csv``, ``summary.csv``: see :mod:`hst.score`. With ``--no-save`` the scores are
+  computed from the same uint8 arrays in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hst.errors import ConfigError, DataError, HSTError
+from hst.score import PROTOCOL_NAMES, ensure_output_dir
+
+SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
+DEFAULT_ENSEMBLE_DRAWS = 8
+SEED_RULE = "per-image seed = first 8 bytes (big-endian, top bit cleared) of sha256(f'{seed}/{name}/{draw}')"
+
+
+def image_seed(seed: int, name: str, draw: int = 0) -> int:
+    """The generator seed of one image (and one ensemble draw): a hash of (seed, name, draw)."""
+    digest = hashlib.sha256(f"{seed}/{name}/{draw}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def to_uint8(restored: torch.Tensor) -> np.ndarray:
+    """A 1 x 3 x H x W (or 3 x H x W) float output -> H x W x 3 uint8: clamp to [0, 1], round half up."""
+    array = restored.detach().float().cpu().numpy().astype(np.float64)
+    if array.ndim == 4:
+        array = array[0]
+    array = np.floor(np.clip(array, 0.0, 1.0) * 255.0 + 0.5)
+    return np.ascontiguousarray(array.transpose(1, 2, 0).astype(np.uint8))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_draws(sampling: str, draws: int | None) -> int:
+    """How many passes per image: 1, or ``draws`` (default 8) for an ensemble."""
+    if sampling not in SAMPLING_POLICIES:
+        raise ConfigError(f"--sampling: unknown policy {sampling!r}; choose one of {', '.join(SAMPLING_POLICIES)}")
+    if sampling != "ensemble":
+        if draws not in (None, 1):
+            raise ConfigError(f"--draws: {draws} draws only make sense with --sampling ensemble")
+        return 1
+    draws = DEFAULT_ENSEMBLE_DRAWS if draws is None else draws
+    if draws < 1:
+        raise ConfigError(f"--draws: needs at least 1, got {draws}")
+    return draws
+
+
+class Restorer:
+    """A loaded model plus a sampling policy: ``restore(image, name)`` -> (uint8 image, seconds)."""
+
+    def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
+                 seed: int = 0, draws: int | None = None) -> None:
+        from hst.checkpoint import load_model
+        from hst.envinfo import resolve_device
+
+        self.device = resolve_device(device)
+        self.sampling, self.seed = sampling, int(seed)
+        self.draws = resolve_draws(sampling, draws)
+        self.checkpoint = Path(checkpoint)
+        model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
+        self.model = model.to(self.device).eval()
+
+    def _forward(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        from hst.models import set_sampling
+
+        if self.sampling == "grid":
+            set_sampling(self.model, "grid", self.seed)
+            return self.model(x)
+        total = None
+        for draw in range(self.draws):
+            set_sampling(self.model, "seeded", image_seed(self.seed, name, draw))
+            out = self.model(x)
+            total = out if total is None else total + out
+        return total / self.draws
+
+    def restore(self, image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
+        """Restore an H x W x 3 uint8 image; the seconds exclude file input/output."""
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise DataError(f"{name}: expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}")
+        with torch.inference_mode():
+            start = time.perf_counter()
+            x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+            out = self._forward(x, name)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            seconds = time.perf_counter() - start
+        return to_uint8(out), seconds
+
+    def warm_up(self, image: np.ndarray) -> None:
+        """One untimed pass, so that one-off allocation and kernel selection do not count as an image's time."""
+        self.restore(image, "warm-up")
+
+    def describe(self) -> dict[str, Any]:
+        """What ``eval.json`` records about the model and the sampling."""
+        stochastic = sum(type(m).__name__ == "StochasticSampler" and getattr(m, "ratio", 1) > 1 for m in self.model.modules())
+        return {
+            "checkpoint": str(self.checkpoint.resolve()),
+            "checkpoint_sha256": file_sha256(self.checkpoint),
+            "model_config": self.checkpoint_dict["model_config"],
+            "sampling": self.sampling,
+            "seed": self.seed,
+            "draws": self.draws,
+            "seed_rule": SEED_RULE if self.sampling != "grid" else None,
+            "stochastic_samplers": int(stochastic),
+        }
+
+
+def _times_csv(rows: list[tuple[str, float]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "seconds"])
+    writer.writerows((name, repr(seconds)) for name, seconds in rows)
+    return buf.getvalue()
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    """Replace ``final`` by the finished ``staging`` folder."""
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
+             sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
+             device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """Restore every image of ``set_dir`` into ``out_dir`` and score it; return what eval.json holds."""
+    from tqdm import tqdm
+
+    from hst.data.io import read_image, write_png
+    from hst.data.pairs import list_pairs
+    from hst.envinfo import environment
+    from hst.fsutil import atomic_write_text
+    from hst.score import check_same_size, finish, protocol_columns, score_one
+
+    set_dir, out_dir = Path(set_dir), Path(out_dir)
+    if protocol not in PROTOCOL_NAMES:
+        raise HSTError(f"--protocol: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}")
+    resolve_draws(sampling, draws)
+    pairs = list_pairs(set_dir)
+    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws)
+    ensure_output_dir(out_dir)
+
+    for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):
+        (out_dir / stale).unlink(missing_ok=True)
+    staging = out_dir / ".restored.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    columns = protocol_columns(protocol) if score else {}
+    times: list[tuple[str, float]] = []
+    rows: list[dict[str, Any]] = []
+    try:
+        for i, pair in enumerate(tqdm(pairs, desc=f"restore {set_dir.name}", unit="img", disable=None if progress else True)):
+            image = read_image(pair.input)
+            if i == 0:
+                restorer.warm_up(image)
+            restored, seconds = restorer.restore(image, pair.name)
+            times.append((pair.name, seconds))
+            if save:
+                write_png(staging / f"{pair.name}.png", restored)
+            if score and not save:
+                target = read_image(pair.target)
+                check_same_size(restored, target, f"restoration of {pair.input}", pair.target)
+                rows.append(score_one(pair.name, restored, target, columns))
+        if save:
+            _swap_in(staging, out_dir / "restored")
+    except BaseException:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    atomic_write_text(out_dir / "times.csv", _times_csv(times))
+
+    record: dict[str, Any] = {
+        "format": "hst-eval", "version": 1, **restorer.describe(),
+        "set": set_dir.name, "set_dir": str(set_dir.resolve()), "protocol": protocol, "images": len(pairs),
+        "inference_seconds": sum(s for _, s in times), "saved": save, "scored": score,
+        "environment": environment(restorer.device),
+    }
+    if score:
+        score_start = time.perf_counter()
+        if save:
+            from hst.score import score_dir
+
+            summary = score_dir(out_dir / "restored", set_dir, protocol, out_dir, progress=progress)
+        else:
+            summary = finish(rows, set_dir, protocol, out_dir, dict(times))
+        record["scoring_seconds"] = time.perf_counter() - score_start
+        record["summary"] = summary
+    atomic_write_text(out_dir / "eval.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """``python -m hst evaluate``'s options."""
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model.pt (or a checkpoint.pt) of a run")
+    parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="how to score (see hst.metrics)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--sampling", default="seeded", choices=SAMPLING_POLICIES, help="sampler policy at inference (default: seeded)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the seeded / ensemble draws (default 0)")
+    parser.add_argument("--draws", type=int, default=None, help=f"passes averaged by --sampling ensemble (default {DEFAULT_ENSEMBLE_DRAWS})")
+    parser.add_argument("--no-score", action="store_true", help="only restore and time; score later with `python -m hst score`")
+    parser.add_argument("--no-save", action="store_true", help="do not keep the PNGs (scores come from memory)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the summary line."""
+    from hst.score import format_summary
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    record = evaluate(
+        args.checkpoint, args.set_dir, args.protocol, args.out, sampling=args.sampling, seed=args.seed,
+        draws=args.draws, score=not args.no_score, save=not args.no_save, device=args.device,
+        progress=not args.no_progress,
+    )
+    print(f"{record['images']} images restored in {record['inference_seconds']:.1f} s ({args.sampling}, seed {args.seed})")
+    if "summary" in record:
+        print(format_summary(record["summary"]))
+    return 0
