@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train_step.py [--batch 8 --size 128 --steps 5 --threads 2]
 
-Prints images/s for each variant and their ratio, measured in the same run.
+Prints images/s (median step) for each variant and their ratio, measured interleaved in the same run.
 """
 
 from __future__ import annotations
@@ -15,22 +15,21 @@ import torch
 from hst.models import build_model
 
 
-def images_per_second(variant: str, batch: int, size: int, steps: int) -> float:
+def make_step(variant: str, batch: int, size: int):
     torch.manual_seed(0)
     model = build_model(variant).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02)
     x, y = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
 
-    def step() -> None:
+    def step() -> float:
+        t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.l1_loss(model(x), y).backward()
         opt.step()
+        return time.perf_counter() - t0
 
     step()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - t0)
+    return step
 
 
 def main() -> None:
@@ -41,7 +40,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rates = {v: images_per_second(v, args.batch, args.size, args.steps) for v in ("tiny", "double")}
+    steps = {v: make_step(v, args.batch, args.size) for v in ("tiny", "double")}
+    times: dict[str, list[float]] = {v: [] for v in steps}
+    for _ in range(args.steps):  # interleaved, so that any load on the machine hits both alike
+        for v, step in steps.items():
+            times[v].append(step())
+    rates = {v: args.batch / sorted(t)[len(t) // 2] for v, t in times.items()}
     for v, r in rates.items():
         print(f"HST-{v:<6} train step, batch {args.batch} x {args.size}x{args.size}, CPU {args.threads} threads: "
               f"{r:.2f} images/s ({args.batch / r:.2f} s/step)")

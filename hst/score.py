@@ -176,6 +176,26 @@ def score_dir(restored_dir: str | os.PathLike, set_dir: str | os.PathLike, proto
     return finish(rows, set_dir, protocol, out_dir, times)
 
 
+def score_inputs(set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
+    """Score a set's degraded inputs as they are (the floor a restoration must beat); write the CSVs."""
+    from hst.data.io import read_image
+    from hst.data.pairs import list_pairs
+
+    set_dir, out_dir = Path(set_dir), Path(out_dir)
+    protocol_columns(protocol)
+    pairs = list_pairs(set_dir)
+    ensure_output_dir(out_dir)
+
+    def items():
+        for pair in pairs:
+            degraded, target = read_image(pair.input), read_image(pair.target)
+            check_same_size(degraded, target, pair.input, pair.target)
+            yield pair.name, degraded, target
+
+    rows = score_rows(items(), protocol, progress=progress, total=len(pairs))
+    return finish(rows, set_dir, protocol, out_dir, None)
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """One line for the terminal."""
     parts = [f"{summary['set']} ({summary['protocol']}, {summary['images']} images):"]
@@ -188,7 +208,9 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst score``'s options."""
-    parser.add_argument("--restored", required=True, metavar="DIR", help="folder of restored PNGs named <pair name>.png")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--restored", metavar="DIR", help="folder of restored PNGs named <pair name>.png")
+    what.add_argument("--inputs", action="store_true", help="score the set's degraded inputs themselves (no restoration)")
     parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
     parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES)
     parser.add_argument("--out", required=True, metavar="DIR", help="where per_image.csv and summary.csv go")
@@ -198,7 +220,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score and print the summary line."""
     start = time.perf_counter()
-    summary = score_dir(args.restored, args.set_dir, args.protocol, args.out, progress=not args.no_progress)
+    if args.inputs:
+        summary = score_inputs(args.set_dir, args.protocol, args.out, progress=not args.no_progress)
+    else:
+        summary = score_dir(args.restored, args.set_dir, args.protocol, args.out, progress=not args.no_progress)
     print(format_summary(summary))
     print(f"{Path(args.out) / 'summary.csv'} written in {time.perf_counter() - start:.1f} s")
     return 0

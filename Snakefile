@@ -1,0 +1,36 @@
+# HST study: datasets -> trainings -> restorations -> scores -> Tables 1-6 (+ Fig. 6).
+#   snakemake --cores all                                    (default: synthetic twins, CPU, offline)
+#   snakemake --cores all --configfile config/paper.yaml     (the real study; see README)
+# The study (runs, sets, protocols) comes from hst.study, which `hst tables` reads too.
+
+import os
+
+from hst.errors import HSTError
+from hst.study import Study
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+try:
+    study = Study(config, source="config")
+except HSTError as exc:
+    raise SystemExit(f"error: {exc}")
+
+RESULTS = study.results
+ROOT = study.root
+PATHS = study.paths()
+PY = "python -m hst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/complexity.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    input:
+        tables_outputs(),

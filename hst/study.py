@@ -1,0 +1,206 @@
+"""The study: which trainings and evaluations regenerate the paper's tables (Sec. 4, Tables 1-6).
+
+A study config (``config/*.yaml``, validated against :data:`SCHEMA`) names the data source,
+the training recipe (an ``hst train`` run config), and the experiments. :class:`Study`
+derives from it the training runs (each shared by every table that needs it, so it runs
+once), the evaluations, and the protocol of each test set. The Snakefile and ``hst tables``
+both read the study through this module, so they always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hst.errors import ConfigError
+from hst.schema import validate
+
+SETS = ["Rain13K", "RainTrainH", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200",
+        "GoPro-train", "GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J"]
+# How each test set is scored (evaluation.md): Y channel for rain, RGB for GoPro/HIDE, aligned for RealBlur.
+PROTOCOL = {s: "derain" for s in ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]}
+PROTOCOL |= {"GoPro-test": "gopro", "HIDE": "gopro", "RealBlur-R": "realblur", "RealBlur-J": "realblur"}
+VARIANTS = ["tiny", "double"]
+SAMPLERS = ["stochastic", "max", "avg", "grid"]
+
+_set = {"enum": SETS}
+_test_sets = {"type": "array", "items": {"enum": sorted(PROTOCOL)}, "minItems": 1, "uniqueItems": True}
+_overrides = {"type": "object", "additionalProperties": True,
+              "description": "run-config values (dotted keys) applied to this experiment's trainings"}
+_size = {"oneOf": [{"type": "integer", "minimum": 8},
+                   {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2}]}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(props) if required is None else required,
+            "additionalProperties": False}
+
+
+SCHEMA: dict[str, Any] = _obj({
+    "name": {"type": "string", "description": "shown in every table header"},
+    "data": _obj({
+        "source": {"enum": ["synthetic", "real"]},
+        "root": {"type": "string"},
+        "registry_override": {"type": ["string", "null"]},
+        "synthetic": _obj({
+            "seed": {"type": "integer", "minimum": 0},
+            "train_count": {"type": "integer", "minimum": 1},
+            "test_count": {"type": "integer", "minimum": 1},
+            "train_size": _size,
+            "test_size": _size,
+        }),
+    }, required=["source", "root"]),
+    "recipe": {"type": "string", "description": "an `hst train` run config: the recipe every training starts from"},
+    "results": {"type": "string"},
+    "train_threads": {"type": "integer", "minimum": 1},
+    "experiments": _obj({
+        "derain": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
+                        "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+        "deblur": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
+                        "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+        "ablation": _obj({"train_set": _set, "test_sets": _test_sets,
+                          "variants": {"type": "array", "items": {"enum": VARIANTS}, "minItems": 1, "uniqueItems": True},
+                          "samplers": {"type": "array", "items": {"enum": SAMPLERS}, "minItems": 1, "uniqueItems": True},
+                          "overrides": _overrides},
+                         required=["train_set", "test_sets", "variants", "samplers"]),
+    }, required=[]),
+    "evaluation": _obj({
+        "sampling": {"enum": ["seeded", "grid", "ensemble"]},
+        "seed": {"type": "integer", "minimum": 0},
+        "draws": {"type": "integer", "minimum": 1},
+    }),
+    "heatmap": _obj({
+        "set": {"enum": sorted(PROTOCOL)},
+        "image": {"type": "integer", "minimum": 0, "description": "index of the image in the set, by name order"},
+        "passes": {"type": "integer", "minimum": 1},
+    }),
+}, required=["name", "data", "recipe", "results", "experiments", "evaluation"])
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training: its name, training set, model options and recipe overrides."""
+
+    name: str
+    experiment: str
+    train_set: str
+    variant: str
+    sampler: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    test_sets: tuple[str, ...] = ()
+
+    def train_args(self) -> list[str]:
+        """The ``--set`` arguments of ``hst train`` for this run (recipe file aside)."""
+        values = {"model.variant": self.variant, "model.sampler": self.sampler, **self.overrides}
+        return [f"{k}={json.dumps(v)}" for k, v in values.items()]
+
+
+class Study:
+    """A validated study config and what it implies: runs, evaluations, protocols, paths."""
+
+    def __init__(self, config: dict[str, Any], source: str = "config") -> None:
+        validate(config, SCHEMA, source)
+        if config["data"]["source"] == "synthetic" and "synthetic" not in config["data"]:
+            raise ConfigError(f"{source}: data.synthetic: required when data.source is synthetic")
+        if not config["experiments"]:
+            raise ConfigError(f"{source}: experiments: name at least one of derain, deblur, ablation")
+        self.config = config
+        self.name = config["name"]
+        self.source = config["data"]["source"]
+        self.root = config["data"]["root"]
+        self.results = config["results"]
+        self.recipe = config["recipe"]
+        self.runs = self._runs(config["experiments"])
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Study":
+        """Read and validate a study YAML file."""
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except yaml.YAMLError:
+            raise ConfigError(f"{path}: not valid YAML") from None
+        return cls(data or {}, str(path))
+
+    @staticmethod
+    def _runs(experiments: dict[str, Any]) -> dict[str, Run]:
+        runs: dict[str, Run] = {}
+
+        def add(run: Run) -> None:
+            if run.name in runs:  # shared by two tables: train once, evaluate on the union of sets
+                old = runs[run.name]
+                sets = tuple(dict.fromkeys(old.test_sets + run.test_sets))
+                runs[run.name] = Run(old.name, old.experiment, old.train_set, old.variant, old.sampler, old.overrides, sets)
+            else:
+                runs[run.name] = run
+
+        for key in ("derain", "deblur"):
+            if key in experiments:
+                e = experiments[key]
+                add(Run(f"{key}-{e['variant']}", key, e["train_set"], e["variant"], "stochastic",
+                        dict(e.get("overrides", {})), tuple(e["test_sets"])))
+        if "ablation" in experiments:
+            e = experiments["ablation"]
+            combos = [(v, "stochastic") for v in e["variants"]] + [("tiny", s) for s in e["samplers"]]
+            for variant, sampler in dict.fromkeys(combos):
+                add(Run(f"ablation-{variant}-{sampler}", "ablation", e["train_set"], variant, sampler,
+                        dict(e.get("overrides", {})), tuple(e["test_sets"])))
+        return runs
+
+    @property
+    def device(self) -> str:
+        """The recipe's device ('auto', 'cpu' or 'cuda'): trainings ask the scheduler for a GPU on 'cuda'."""
+        from hst.config import load_config
+
+        return load_config(self.recipe)["device"]
+
+    # -- what the pipeline builds ------------------------------------------------------
+    @property
+    def train_sets(self) -> list[str]:
+        return list(dict.fromkeys(r.train_set for r in self.runs.values()))
+
+    @property
+    def test_sets(self) -> list[str]:
+        return list(dict.fromkeys(s for r in self.runs.values() for s in r.test_sets))
+
+    @property
+    def sets(self) -> list[str]:
+        return list(dict.fromkeys(self.train_sets + self.test_sets))
+
+    def evaluations(self) -> list[tuple[str, str]]:
+        """Every (run, test set) pair to restore and score."""
+        return [(r.name, s) for r in self.runs.values() for s in r.test_sets]
+
+    @staticmethod
+    def protocol(test_set: str) -> str:
+        return PROTOCOL[test_set]
+
+    def synth_args(self, name: str) -> list[str]:
+        """``hst data synth`` options for a set of this (synthetic) study."""
+        syn = self.config["data"]["synthetic"]
+        split = "train" if name in self.train_sets else "test"
+        size = syn[f"{split}_size"]
+        size = f"{size[0]}x{size[1]}" if isinstance(size, list) else str(size)
+        return ["--count", str(syn[f"{split}_count"]), "--size", size, "--seed", str(syn["seed"])]
+
+    def paths(self) -> dict[str, str]:
+        r = self.results
+        return {
+            "run": f"{r}/runs/{{run}}",
+            "eval": f"{r}/eval/{{run}}/{{set}}",
+            "data_report": f"{r}/data/{{set}}.json",
+            "complexity": f"{r}/complexity/complexity.csv",
+            "tables": f"{r}/tables",
+            "study": f"{r}/study.json",
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved study (config plus derived runs) as JSON-able data, saved beside the results."""
+        return {"config": self.config,
+                "runs": {n: {"train_set": r.train_set, "variant": r.variant, "sampler": r.sampler,
+                             "overrides": r.overrides, "test_sets": list(r.test_sets)} for n, r in self.runs.items()}}

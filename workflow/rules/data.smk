@@ -1,0 +1,53 @@
+# Datasets: synthetic twins (offline default) or the real sets (download), then checks and patch caches.
+
+if study.source == "synthetic":
+
+    rule synth:
+        output:
+            f"{ROOT}/{{set}}/twin.json",
+        log:
+            "logs/data/synth_{set}.log",
+        params:
+            args=lambda wc: " ".join(study.synth_args(wc.set)),
+        shell:
+            "{PY} data synth {wildcards.set} --root {ROOT} {params.args} > {log} 2>&1"
+
+else:
+
+    rule fetch:
+        output:
+            touch(f"{ROOT}/{{set}}/.fetched"),
+        log:
+            "logs/data/fetch_{set}.log",
+        params:
+            override=override_flag(),
+        retries: 2
+        shell:
+            "{PY} data fetch {wildcards.set} --root {ROOT} {params.override} --no-progress > {log} 2>&1"
+
+
+rule check:
+    input:
+        lambda wc: data_ready(wc.set),
+    output:
+        PATHS["data_report"],
+    log:
+        "logs/data/check_{set}.log",
+    params:
+        override=override_flag(),
+    shell:
+        "{PY} data check {wildcards.set} --root {ROOT} {params.override} --json > {output} 2> {log}"
+
+
+rule prepare:
+    input:
+        ready=lambda wc: data_ready(wc.set),
+        report=PATHS["data_report"],
+    output:
+        f"{ROOT}/_cache/{{set}}/index.json",
+    log:
+        "logs/data/prepare_{set}.log",
+    params:
+        override=override_flag(),
+    shell:
+        "{PY} data prepare {wildcards.set} --root {ROOT} {params.override} > {log} 2>&1"

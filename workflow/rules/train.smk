@@ -1,0 +1,24 @@
+# Trainings: one per run of the study; a run shared by several tables trains once.
+# Only model.pt (written once, at the very end) is an output: checkpoint.pt and train_log.csv are
+# not, so a stopped run keeps them and the same command resumes from the last checkpoint.
+
+rule train:
+    input:
+        cache=lambda wc: cache_index(study.runs[wc.run].train_set),
+        recipe=study.recipe,
+    output:
+        model=f"{PATHS['run']}/model.pt",
+    log:
+        "logs/train/{run}.log",
+    params:
+        out=PATHS["run"],
+        train_set=lambda wc: f"{ROOT}/{study.runs[wc.run].train_set}",
+        cache=lambda wc: f"{ROOT}/_cache/{study.runs[wc.run].train_set}",
+        sets=lambda wc: " ".join(f"--set '{a}'" for a in study.runs[wc.run].train_args()),
+    threads: study.config.get("train_threads", 1)
+    resources:
+        gpu=1 if study.device == "cuda" else 0,
+    shell:
+        "{PY} train --config {input.recipe} --out {params.out} --no-progress"
+        " --set data.train_set={params.train_set} --set data.cache_dir={params.cache}"
+        " {params.sets} --set threads={threads} >> {log} 2>&1"
