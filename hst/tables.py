@@ -111,6 +111,7 @@ def _fmt(df: pd.DataFrame, digits: dict[str, int]) -> pd.DataFrame:
 
 def write_table(out: Path, name: str, title: str, header: list[str], df: pd.DataFrame, notes: list[str]) -> None:
     """``name``.csv (header and notes as # lines) and ``name``.md, each written atomically."""
+    df = df.astype(object).where(df.notna(), "")  # an empty cell, not "nan", where a row has no value
     comment = "".join(f"# {line}\n" for line in [title, *header, *notes])
     atomic_write_text(out / f"{name}.csv", comment + df.to_csv(index=False))
     md = [f"## {title}", "", *(f"> {line}  " for line in header), "", df.to_markdown(index=False), ""]
@@ -248,7 +249,10 @@ def _ablation_rows(res: Results, runs: list[str], with_cost: bool) -> list[dict[
 def table5(res: Results) -> tuple[pd.DataFrame, list[str]]:
     runs = [n for n in ("ablation-tiny-stochastic", "ablation-double-stochastic") if n in res.runs]
     df = pd.DataFrame(_ablation_rows(res, runs, with_cost=True))
-    notes = ["Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes."]
+    if "params" in df:
+        df["params"] = df["params"].astype("Int64")
+    notes = ["Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
+             "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike."]
     if len(runs) == 2 and len(df):
         t, d = (df[(df.model == f"HST-{v}")].iloc[0] for v in ("tiny", "double"))
         notes.append(f"HST-tiny vs HST-double: {100 * (1 - t['params'] / d['params']):.1f}% fewer parameters "
