@@ -11,16 +11,16 @@ have ``additionalProperties: false``, so a misspelt key is an error naming its p
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from pathlib import Path
 from typing import Any, Iterable
 
-import jsonschema
 import yaml
 
 from hst.errors import ConfigError
+from hst.schema import dotted as _dotted
+from hst.schema import validate as check_schema
 
 DEFAULTS: dict[str, Any] = {
     "model": {"variant": "tiny"},
@@ -148,55 +148,9 @@ OPERATIONAL_KEYS = frozenset(
 )
 
 
-def _schema_at(path: list[str]) -> dict[str, Any] | None:
-    node = SCHEMA
-    for key in path:
-        node = node.get("properties", {}).get(key)
-        if node is None:
-            return None
-    return node
-
-
-def _dotted(path: Iterable[Any]) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _format_error(error: jsonschema.ValidationError) -> str:
-    path = list(error.absolute_path)
-    where = _dotted(path) or "config"
-    if error.validator == "additionalProperties":
-        known = list(_schema_at([str(p) for p in path]).get("properties", {}))
-        unknown = sorted(set(error.instance) - set(known))
-        key = unknown[0]
-        full = _dotted([*path, key])
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f" (did you mean {_dotted([*path, close[0]])}?)" if close else f" (valid keys: {', '.join(known)})"
-        return f"{full}: unknown key{hint}"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
-    if error.validator == "oneOf":
-        return f"{where}: {error.instance!r} is not valid (expected {_describe(error.schema)})"
-    return f"{where}: {error.message}"
-
-
-def _describe(schema: dict[str, Any]) -> str:
-    parts = []
-    for option in schema.get("oneOf", []):
-        if option.get("type") == "null":
-            parts.append("null")
-        elif option.get("type") == "integer":
-            parts.append(f"an integer >= {option.get('minimum', '-inf')}")
-        else:
-            parts.append(str(option))
-    return " or ".join(parts)
-
-
 def validate(config: dict[str, Any]) -> None:
     """Raise ConfigError (one line, naming the key path) unless ``config`` fits :data:`SCHEMA`."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (e.validator != "additionalProperties", list(map(str, e.absolute_path))))
-    if errors:
-        raise ConfigError(_format_error(errors[0]))
+    check_schema(config, SCHEMA)
     schedule = config["schedule"]
     if (schedule["epochs"] is None) == (schedule["iterations"] is None):
         raise ConfigError("schedule: set exactly one of schedule.epochs and schedule.iterations (the other null)")
