@@ -219,7 +219,9 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool 
         return _train(config, out, paths, previous, set_dir, cache_dir, device, progress)
 
 
-def _train(config, out, paths, previous, set_dir, cache_dir, device, progress) -> dict[str, Any]:
+def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: dict[str, Any] | None,
+           set_dir: Path, cache_dir: Path, device: torch.device, progress: bool) -> dict[str, Any]:
+    """The body of :func:`train`, run under fixed torch settings."""
     from tqdm import tqdm
 
     from hst import build_model
@@ -270,8 +272,8 @@ def _train(config, out, paths, previous, set_dir, cache_dir, device, progress) -
     _keep_log_rows(paths["train_log.csv"], start)
 
     env = environment(device)
-    record = previous if previous is not None and paths["checkpoint.pt"].exists() else None
-    segments = list(record["segments"]) if record else []
+    # Earlier processes stay on record, also those whose work was lost before a first checkpoint.
+    segments = list(previous["segments"]) if previous else []
     for seg in segments:
         if seg["status"] == "running":
             seg["status"] = "interrupted"

@@ -165,6 +165,12 @@ def test_same_seed_same_weights_other_seed_other_weights(rain_set, tmp_path):
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
+def test_loader_workers_do_not_change_the_data(rain_set, tmp_path):
+    train(small(rain_set, "schedule.iterations=5"), tmp_path / "main", progress=False)
+    train(small(rain_set, "schedule.iterations=5", "data.workers=2"), tmp_path / "workers", progress=False)
+    assert_same_weights(state_of(tmp_path / "main" / "model.pt"), state_of(tmp_path / "workers" / "model.pt"))
+
+
 def test_resume_after_a_crash_gives_the_same_weights(rain_set, tmp_path, monkeypatch):
     config = small(rain_set)
     train(config, tmp_path / "straight", progress=False)
