@@ -309,3 +309,13 @@ def test_score_cli(tiny_set, tmp_path, capsys):
     assert main(["score", "--restored", str(tmp_path / "none"), "--set", str(tiny_set), "--protocol", "derain",
                  "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no such folder of restored images"
+
+
+def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_set / "input", copy / "restored")
+    score_dir(copy / "restored", tiny_set, "derain", copy)
+    assert main(["score", "--inputs", "--set", str(tiny_set), "--protocol", "derain", "--out", str(tmp_path / "floor"),
+                 "--no-progress"]) == 0
+    assert (tmp_path / "floor" / "per_image.csv").read_text() == (copy / "per_image.csv").read_text()
+    assert (tmp_path / "floor" / "summary.csv").read_text() == (copy / "summary.csv").read_text()
