@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from hst.errors import CheckpointError
+from hst.fsutil import default_file_mode
 
 FORMAT = "hst-checkpoint"
 VERSION = 1
@@ -25,6 +26,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,7 +56,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle errors, truncated zips, foreign globals
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an HST checkpoint (missing format tag {FORMAT!r})")
     if ckpt.get("version") != VERSION:

@@ -57,3 +57,23 @@ def test_truncated_and_missing_files(tmp_path):
         load_checkpoint(tmp_path / "cut.pt")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_refused_pickle_is_a_one_line_error(tmp_path):
+    import numpy as np
+
+    torch.save({"format": "hst-checkpoint", "arr": np.zeros(3)}, tmp_path / "np.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "np.pt")
+    assert "np.pt" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "m.pt", build_model("tiny"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o644
