@@ -4,14 +4,16 @@ The reference (``results/reference/metrics.csv``) holds, for every (run, set) of
 study, the mean PSNR and SSIM that ``score`` wrote. A fresh run passes when every reference row
 is present and each metric is within its tolerance. Tolerances (:data:`TOLERANCES`) and why:
 
-* The default study is seeded and runs on the CPU with one thread per training, deterministic
-  algorithms and fixed data order, so on the same machine image a rerun reproduces the reference
-  bit for bit (measured: difference 0).
-* A different CPU (another oneDNN kernel, AVX2 vs AVX-512) sums in another order; that float
-  noise grows over a few hundred iterations. Retraining with 2 threads instead of 1 -- the same
-  kind of change -- moved set means by up to the figures stated in results/reference/README.md.
-* Real regressions are larger: a broken sampler, a wrong Y conversion or a lost residual costs
-  tenths of a dB to dBs on these sets.
+* The default study is seeded and runs on the CPU with deterministic algorithms and a data
+  order fixed by (seed, epoch, index), so on the same machine image a rerun reproduces the
+  reference exactly (CI runs on such a machine).
+* What float noise can do was measured by retraining with 2 CPU threads instead of 1, which
+  changes the order of some sums as another CPU's kernels would: set means moved by at most
+  0.0042 dB PSNR and 0.00004 SSIM (derain-tiny on Rain100H; see results/reference/README.md).
+  The tolerances are about 12x (PSNR) and 50x (SSIM) that.
+* The changes the check exists to catch are larger: swapping the sampler moves Rain100H by
+  0.1-0.26 dB in Table 6, a Y conversion without MATLAB's rounding by about 0.02-0.2 dB, a broken
+  model or metric by dBs.
 
 A change in either direction beyond the tolerance fails: a better number is also a change
 that must be explained and committed as a new reference (``--update``).
@@ -27,7 +29,7 @@ import pandas as pd
 from hst.errors import DataError, HSTError
 from hst.fsutil import atomic_write_text
 
-TOLERANCES = {"psnr": 0.15, "ssim": 0.005}
+TOLERANCES = {"psnr": 0.05, "ssim": 0.002}
 KEY = ["run", "set"]
 
 
