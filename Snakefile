@@ -9,7 +9,11 @@ from hst.errors import HSTError
 from hst.study import Study
 
 
-configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+# The default study, unless --configfile names another: that one then stands alone (Snakemake
+# would otherwise merge it into the default, and a study could not drop an experiment).
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 try:
