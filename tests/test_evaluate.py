@@ -21,6 +21,8 @@ from hst.evaluate import evaluate, image_seed, to_uint8
 from hst.metrics import PSNR_CAP, psnr_rgb, psnr_y, ssim_per_channel, ssim_volumetric, ssim_y
 from hst.score import score_dir
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def make_set(root: Path, name: str = "Tiny", sizes=((21, 30), (24, 17), (16, 16))) -> Path:
     """A set of random pairs of odd sizes (height, width): targets smooth, inputs noisy."""
@@ -32,24 +34,6 @@ def make_set(root: Path, name: str = "Tiny", sizes=((21, 30), (24, 17), (16, 16)
         write_png(set_dir / "input" / f"img{i}.png", noisy)
         write_png(set_dir / "target" / f"img{i}.png", target)
     return set_dir
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these images are tiny, and a second thread only waits on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """An untrained HST-tiny of width 8 (stochastic samplers, ratios [4, 2, 2, 1])."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(path, build_model("tiny", dim=8))
-    return path
 
 
 @pytest.fixture(scope="module")

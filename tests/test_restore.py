@@ -9,30 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from hst import build_model
-from hst.checkpoint import save_checkpoint
 from hst.cli import main
 from hst.data.io import read_image
 from hst.errors import CheckpointError, DataError, HSTError
 from hst.evaluate import Restorer
 from hst.restore import restore_images
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the images are tiny, and a second thread only waits on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(path, build_model("tiny", dim=8))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -1,0 +1,27 @@
+"""Fixtures shared by the tests of evaluation and restoration."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from hst.checkpoint import save_checkpoint
+from hst.models import build_model
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: these images are tiny, and a second thread only waits on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """An untrained HST-tiny of width 8 (stochastic samplers, ratios [4, 2, 2, 1])."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_checkpoint(path, build_model("tiny", dim=8))
+    return path
