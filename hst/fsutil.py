@@ -10,16 +10,17 @@ from typing import BinaryIO, Callable
 from hst.errors import HSTError
 
 
-def default_file_mode() -> int:
-    """The mode a plainly created file gets under the current umask (mkstemp's files are 0600)."""
-    umask = os.umask(0)
+def default_file_mode(directory: bool = False) -> int:
+    """The mode a plainly created file (or folder) gets under the current umask; mkstemp's are 0600."""
+    umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if directory else 0o666) & ~umask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``: readers
-    see the old file or the whole new one, never a part; on any error the temporary file is removed."""
+    see the old file or the whole new one, never a part; on any error the temporary file is removed.
+    ``fsync=False`` skips the flush to disk, for many small files that are cheap to make again."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hst.data.atomic import public_mode
 from hst.errors import DataError
+from hst.fsutil import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -76,13 +75,4 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     array = np.asarray(array)
     if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
         raise DataError(f"{path}: write_png needs H x W x 3 or H x W uint8, got {array.dtype} {array.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(array).save(fh, format="PNG")
-        public_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: Image.fromarray(array).save(fh, format="PNG"), fsync=False)

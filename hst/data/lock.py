@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from hst.data.atomic import write_text_atomic
+from hst.fsutil import atomic_write_text
 from hst.errors import ConfigError
 
 LOCK_NAME = "registry.lock.json"
@@ -39,4 +39,4 @@ class LockFile:
         entries = self._load()
         entries[archive] = {"file": file, "size": size, "sha256": sha256, "source": source}
         text = json.dumps({"version": 1, "archives": dict(sorted(entries.items()))}, indent=2) + "\n"
-        write_text_atomic(self.path, text)
+        atomic_write_text(self.path, text)

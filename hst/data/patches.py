@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hst.data.atomic import staged_dir, write_text_atomic
+from hst.data.atomic import staged_dir
+from hst.fsutil import atomic_write_text
 from hst.data.io import read_image
 from hst.data.pairs import Pair, list_pairs
 from hst.errors import DataError
@@ -71,7 +72,7 @@ def prepare_cache(set_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, w
                     offset += 2 * inp.nbytes
         index = {"format": "hst-patch-cache", "version": 1, "set": str(set_dir), "fingerprint": fingerprint,
                  "bytes": offset, "images": images}  # fmt: skip
-        write_text_atomic(tmp / INDEX_FILE, json.dumps(index) + "\n")
+        atomic_write_text(tmp / INDEX_FILE, json.dumps(index) + "\n")
     return cache_dir
 
 

@@ -24,7 +24,8 @@ import numpy as np
 import skimage
 import skimage.data
 
-from hst.data.atomic import staged_dir, write_text_atomic
+from hst.data.atomic import staged_dir
+from hst.fsutil import atomic_write_text
 from hst.data.io import write_png
 from hst.errors import DataError
 
@@ -245,7 +246,7 @@ def make_twin(
             "made_with": {"scikit-image": skimage.__version__, "opencv": cv2.__version__},
             "pairs": records,
         }
-        write_text_atomic(tmp / TWIN_FILE, json.dumps(description, indent=1) + "\n")
+        atomic_write_text(tmp / TWIN_FILE, json.dumps(description, indent=1) + "\n")
     return dest
 
 
