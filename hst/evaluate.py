@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from hst.errors import ConfigError, DataError, HSTError
+from hst.fsutil import sha256_of
 from hst.score import PROTOCOL_NAMES, ensure_output_dir
 
 SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
@@ -59,6 +60,11 @@ def image_seed(seed: int, name: str, draw: int = 0) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
+def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """An H x W x 3 uint8 image -> 1 x 3 x H x W float32 in [0, 1] on ``device``."""
+    return torch.from_numpy(image).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
 def to_uint8(restored: torch.Tensor) -> np.ndarray:
     """A 1 x 3 x H x W (or 3 x H x W) float output -> H x W x 3 uint8: clamp to [0, 1], round half up."""
     array = restored.detach().float().cpu().numpy().astype(np.float64)
@@ -66,15 +72,6 @@ def to_uint8(restored: torch.Tensor) -> np.ndarray:
         array = array[0]
     array = np.floor(np.clip(array, 0.0, 1.0) * 255.0 + 0.5)
     return np.ascontiguousarray(array.transpose(1, 2, 0).astype(np.uint8))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_draws(sampling: str, draws: int | None) -> int:
@@ -125,7 +122,7 @@ class Restorer:
             raise DataError(f"{name}: expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}")
         with torch.inference_mode():
             start = time.perf_counter()
-            x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+            x = to_tensor(image, self.device)
             out = self._forward(x, name)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -141,7 +138,7 @@ class Restorer:
         stochastic = sum(type(m).__name__ == "StochasticSampler" and getattr(m, "ratio", 1) > 1 for m in self.model.modules())
         return {
             "checkpoint": str(self.checkpoint.resolve()),
-            "checkpoint_sha256": file_sha256(self.checkpoint),
+            "checkpoint_sha256": sha256_of(self.checkpoint),
             "model_config": self.checkpoint_dict["model_config"],
             "sampling": self.sampling,
             "seed": self.seed,

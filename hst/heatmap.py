@@ -21,6 +21,7 @@ import torch
 from hst.checkpoint import load_model
 from hst.data.io import read_image
 from hst.data.pairs import list_pairs
+from hst.evaluate import to_tensor
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.models import set_sampling
 from hst.models.sampler import AvgSampler
@@ -31,7 +32,7 @@ def first_level_features(model: torch.nn.Module, image: np.ndarray) -> torch.Ten
     block = model.encoders[0][0]
     captured: dict[str, torch.Tensor] = {}
     hook = block.gsa.register_forward_pre_hook(lambda mod, args: captured.setdefault("x", args[0].detach()))
-    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    x = to_tensor(image)
     try:
         with torch.no_grad():
             model.eval()(x)

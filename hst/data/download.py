@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ from hst.data.extract import sniff
 from hst.data.lock import LOCK_NAME, LockFile
 from hst.data.registry import Archive, Source
 from hst.errors import DownloadError
+from hst.fsutil import sha256_of
 
 log = logging.getLogger("hst.data")
 
@@ -137,15 +137,6 @@ def _html_error(text: str, label: str, where: str) -> DownloadError:
         )
     title = f" titled {page.title!r}" if page.title else ""
     return DownloadError(f"{label}: {where} answered an HTML page{title}, not the archive")
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
