@@ -165,7 +165,8 @@ def test_mean_psnr_caps_inf_and_values_above_the_cap():
 
 def test_y_rounds_half_away_from_zero_like_matlab():
     half = np.array([[[6, 34, 182]]], np.uint8)  # Y is exactly 52.5 in double, in either summation order
-    exact = 16 + (65.481 * 6 + 128.553 * 34 + 24.966 * 182) / 255
+    r, g, b = half[0, 0].astype(float)
+    exact = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
     assert exact == 52.5
     assert np.rint(exact) == 52  # numpy: half to even
     pixels = np.array([[[6, 34, 182], [0, 0, 0], [255, 255, 255], [255, 0, 0]]], np.uint8)
