@@ -21,6 +21,7 @@ from hst.envinfo import git_commit
 from hst.errors import DataError
 from hst.fsutil import atomic_write_text
 
+# The repository's baselines/ (an editable install); `hst tables --baselines DIR` points elsewhere.
 BASELINES = Path(__file__).resolve().parent.parent / "baselines"
 DERAIN_SETS = ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]
 DEBLUR_SETS = {"GoPro-test": "GoPro", "HIDE": "HIDE", "RealBlur-R": "RealBlur-R", "RealBlur-J": "RealBlur-J"}
@@ -50,8 +51,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 class Results:
     """Everything one study wrote, read once."""
 
-    def __init__(self, study_json: str | Path) -> None:
+    def __init__(self, study_json: str | Path, baselines: str | Path = BASELINES) -> None:
         self.study_path = Path(study_json)
+        self.baselines = Path(baselines)
         study = _read_json(self.study_path)
         self.config, self.runs = study["config"], study["runs"]
         self.root = self.study_path.parent
@@ -122,8 +124,7 @@ def write_table(out: Path, name: str, title: str, header: list[str], df: pd.Data
 def table1(res: Results) -> tuple[pd.DataFrame, list[str]]:
     ours = _read_csv(res.root / "complexity" / "complexity.csv")
     ours.insert(0, "source", "this harness (fvcore MACs)")
-    ours["model"] = ours["model"]
-    pub = _read_csv(BASELINES / "complexity_published.csv").rename(columns={"method": "model", "gmacs_256": "gmacs_256"})
+    pub = _read_csv(res.baselines / "complexity_published.csv").rename(columns={"method": "model"})
     pub.insert(0, "source", "published / counted from official code")
     df = pd.concat([ours, pub], ignore_index=True)
     tiny, double = (ours.loc[ours.model == m, "params"] for m in ("HST-tiny", "HST-double"))
@@ -163,7 +164,7 @@ def _hst_label(res: Results, run: str) -> str:
 
 
 def table3(res: Results) -> tuple[pd.DataFrame, list[str]]:
-    pub = _read_csv(BASELINES / "derain_published.csv")
+    pub = _read_csv(res.baselines / "derain_published.csv")
     rows = []
     for (method, in_paper), g in pub.groupby(["method", "in_paper_table3"], sort=False):
         row = {"method": method, "in paper's Table 3": bool(in_paper)}
@@ -198,7 +199,7 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str]]:
 
 
 def table4(res: Results) -> tuple[pd.DataFrame, list[str]]:
-    pub = _read_csv(BASELINES / "deblur_published.csv")
+    pub = _read_csv(res.baselines / "deblur_published.csv")
     rows = []
     for method, g in pub.groupby("method", sort=False):
         row = {"method": method}
@@ -279,9 +280,9 @@ TABLES = {
 }
 
 
-def write_tables(study_json: str | Path, out: str | Path) -> list[Path]:
+def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path = BASELINES) -> list[Path]:
     """Write every table as CSV and Markdown under ``out``; return the paths."""
-    res, out = Results(study_json), Path(out)
+    res, out = Results(study_json, baselines), Path(out)
     header, written = res.header(), []
     for name, (title, build) in TABLES.items():
         df, notes = build(res)
@@ -293,9 +294,10 @@ def write_tables(study_json: str | Path, out: str | Path) -> list[Path]:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="the study.json the pipeline wrote under its results folder")
     parser.add_argument("--out", required=True, help="folder for table1..6 .csv and .md")
+    parser.add_argument("--baselines", default=str(BASELINES), help="folder of the published-number CSVs (default: the repository's baselines/)")
 
 
 def run(args: argparse.Namespace) -> int:
-    for path in write_tables(args.study, args.out):
+    for path in write_tables(args.study, args.out, args.baselines):
         print(path)
     return 0

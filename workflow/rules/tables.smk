@@ -51,4 +51,4 @@ rule tables:
     log:
         "logs/tables.log",
     shell:
-        "{PY} tables --study {input.study} --out {PATHS[tables]} > {log} 2>&1"
+        "{PY} tables --study {input.study} --out {PATHS[tables]} --baselines {workflow.basedir}/baselines > {log} 2>&1"
