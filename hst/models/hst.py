@@ -35,6 +35,10 @@ class HST(nn.Module):
         pad_mode: str = "reflect",
         check_inputs: bool = True,
     ) -> None:
+        # Paper (Sec. 3.1, Table 1): dim 32, widths x2 per level, heads 1/2/4/8, one LGL block per level
+        # (HST-tiny). Our choices, where the paper is silent: ratios 4/2/2/1 (EdgeViT's), GDFN
+        # expansion 2.66 (Restormer's), bias-free convolutions (Restormer's), reflect padding to the
+        # size every level divides, upsampling as conv + PixelShuffle(2), LayerNorm with bias.
         super().__init__()
         num_blocks, heads, ratios = list(num_blocks), list(heads), list(ratios)
         for name, value in (("num_blocks", num_blocks), ("heads", heads), ("ratios", ratios)):
