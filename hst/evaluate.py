@@ -46,8 +46,8 @@ import numpy as np
 import torch
 
 from hst.errors import ConfigError, DataError, HSTError
-from hst.fsutil import sha256_of
-from hst.score import PROTOCOL_NAMES, ensure_output_dir
+from hst.fsutil import ensure_output_dir, sha256_of
+from hst.score import PROTOCOL_NAMES
 
 SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
 DEFAULT_ENSEMBLE_DRAWS = 8

@@ -55,3 +55,16 @@ def sha256_of(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file, read in blocks."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def ensure_output_dir(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and check that a file can be written in it; HSTError naming it otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise HSTError(f"{folder}: output folder cannot be written ({exc.strerror or exc})") from None
+    return folder

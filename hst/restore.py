@@ -37,7 +37,7 @@ def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: st
     """Restore ``images`` into ``out_dir``; return the written paths."""
     from hst.data.io import read_image, write_png
     from hst.evaluate import Restorer, resolve_draws
-    from hst.score import ensure_output_dir
+    from hst.fsutil import ensure_output_dir
 
     if not images:
         raise HSTError("restore: give at least one image")

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from hst.errors import DataError, HSTError
+from hst.fsutil import ensure_output_dir
 
 PROTOCOL_NAMES = ("derain", "gopro", "realblur")
 
@@ -45,19 +46,6 @@ def protocol_columns(protocol: str) -> dict[str, Any]:
     if protocol not in PROTOCOLS:
         raise HSTError(f"--protocol: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     return PROTOCOLS[protocol]
-
-
-def ensure_output_dir(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` and check that a file can be written in it; HSTError naming it otherwise."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise HSTError(f"{folder}: output folder cannot be written ({exc.strerror or exc})") from None
-    return folder
 
 
 def format_value(value: float) -> str:

@@ -225,9 +225,6 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _ablation_rows(res: Results, runs: list[str], with_cost: bool) -> list[dict[str, Any]]:
-    from hst.complexity import count_params
-    from hst.models import build_model
-
     rows = []
     for s in dict.fromkeys(s for run in runs for s in res.runs[run]["test_sets"]):
         summ = res.summary("input", s)
@@ -241,8 +238,7 @@ def _ablation_rows(res: Results, runs: list[str], with_cost: bool) -> list[dict[
             if with_cost:
                 record = res.run_records[run]
                 row["training time (s)"] = record["train_seconds"]
-                row["params"] = count_params(build_model(r["variant"], **{
-                    k: v for k, v in record["config"]["model"].items() if k != "variant"}))
+                row["params"] = record["params"]  # counted by the trainer (hst.complexity.count_params)
             rows.append(row)
     return rows
 

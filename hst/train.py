@@ -46,12 +46,12 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hst.checkpoint import load_checkpoint, save_checkpoint
+from hst.complexity import count_params
 from hst.config import OPERATIONAL_KEYS, differences, load_config, model_overrides, to_yaml
 from hst.data.cli import CACHE_DIR
 from hst.envinfo import environment, now_utc, resolve_device
 from hst.errors import CheckpointError, ConfigError, HSTError
-from hst.fsutil import atomic_write_text
-from hst.score import ensure_output_dir
+from hst.fsutil import atomic_write_text, ensure_output_dir
 
 LOG_COLUMNS = ["iteration", "epoch", "loss", "lr", "images_per_s", "train_seconds"]
 RUN_FORMAT = "hst-run"
@@ -284,7 +284,7 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     segments.append(segment)
     record = {
         "format": RUN_FORMAT, "version": 1, "status": "running", "config": config,
-        "model_config": model.config, "seed": seed, "params": sum(p.numel() for p in model.parameters()),
+        "model_config": model.config, "seed": seed, "params": count_params(model),
         "data": {"train_set": str(set_dir), "cache_dir": str(cache_dir), "images": len(dataset) // data_cfg["patches_per_image"],
                  "patches_per_epoch": len(dataset), "iterations_per_epoch": per_epoch},
         "iterations": total, "epochs": total / per_epoch, "iteration": start,
