@@ -32,12 +32,12 @@ Outputs in DIR (an evaluation replaces what an earlier one wrote there):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hst.errors import ConfigError, DataError, HSTError
+from hst.errors import ConfigError, DataError
 from hst.fsutil import ensure_output_dir, sha256_of
 from hst.score import PROTOCOL_NAMES
 
@@ -156,24 +156,13 @@ def _times_csv(rows: list[tuple[str, float]]) -> str:
     return buf.getvalue()
 
 
-def _swap_in(staging: Path, final: Path) -> None:
-    """Replace ``final`` by the finished ``staging`` folder."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
              sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
              device: str = "auto", progress: bool = False) -> dict[str, Any]:
     """Restore every image of ``set_dir`` into ``out_dir`` and score it; return what eval.json holds."""
     from tqdm import tqdm
 
+    from hst.data.atomic import staged_dir
     from hst.data.io import read_image, write_png
     from hst.data.pairs import list_pairs
     from hst.envinfo import environment
@@ -181,8 +170,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     from hst.score import check_same_size, finish, protocol_columns, score_one
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
-    if protocol not in PROTOCOL_NAMES:
-        raise HSTError(f"--protocol: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}")
+    columns = protocol_columns(protocol)  # an unknown protocol fails here, before any work
     resolve_draws(sampling, draws)
     pairs = list_pairs(set_dir)
     restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws)
@@ -190,13 +178,10 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
 
     for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):
         (out_dir / stale).unlink(missing_ok=True)
-    staging = out_dir / ".restored.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
-    columns = protocol_columns(protocol) if score else {}
     times: list[tuple[str, float]] = []
     rows: list[dict[str, Any]] = []
-    try:
+    # restored/ is built in a staging folder and swapped in whole: never a partial restored/.
+    with staged_dir(out_dir / "restored", replace=True) if save else contextlib.nullcontext() as staging:
         for i, pair in enumerate(tqdm(pairs, desc=f"restore {set_dir.name}", unit="img", disable=None if progress else True)):
             image = read_image(pair.input)
             if i == 0:
@@ -209,12 +194,6 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
                 target = read_image(pair.target)
                 check_same_size(restored, target, f"restoration of {pair.input}", pair.target)
                 rows.append(score_one(pair.name, restored, target, columns))
-        if save:
-            _swap_in(staging, out_dir / "restored")
-    except BaseException:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
     atomic_write_text(out_dir / "times.csv", _times_csv(times))
 
     record: dict[str, Any] = {
