@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import hashlib
-import io
 import json
 import os
 import time
@@ -148,14 +146,6 @@ class Restorer:
         }
 
 
-def _times_csv(rows: list[tuple[str, float]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "seconds"])
-    writer.writerows((name, repr(seconds)) for name, seconds in rows)
-    return buf.getvalue()
-
-
 def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
              sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
              device: str = "auto", progress: bool = False) -> dict[str, Any]:
@@ -167,7 +157,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     from hst.data.pairs import list_pairs
     from hst.envinfo import environment
     from hst.fsutil import atomic_write_text
-    from hst.score import check_same_size, finish, protocol_columns, score_one
+    from hst.score import check_same_size, csv_text, finish, protocol_columns, score_one
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
     columns = protocol_columns(protocol)  # an unknown protocol fails here, before any work
@@ -194,7 +184,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
                 target = read_image(pair.target)
                 check_same_size(restored, target, f"restoration of {pair.input}", pair.target)
                 rows.append(score_one(pair.name, restored, target, columns))
-    atomic_write_text(out_dir / "times.csv", _times_csv(times))
+    atomic_write_text(out_dir / "times.csv", csv_text(["name", "seconds"], [{"name": n, "seconds": t} for n, t in times]))
 
     record: dict[str, Any] = {
         "format": "hst-eval", "version": 1, **restorer.describe(),

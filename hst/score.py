@@ -98,7 +98,8 @@ def summarise(rows: list[dict[str, Any]], set_name: str, protocol: str, columns:
     return summary
 
 
-def _csv_text(header: list[str], rows: list[dict[str, Any]]) -> str:
+def csv_text(header: list[str], rows: list[dict[str, Any]]) -> str:
+    """CSV text of ``rows`` under ``header``: floats written round-trip ('inf' for infinity), None empty."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -112,8 +113,8 @@ def write_scores(out_dir: Path, rows: list[dict[str, Any]], summary: dict[str, A
     from hst.fsutil import atomic_write_text
 
     per_image_header = ["name", *columns] + (["seconds"] if any(r.get("seconds") is not None for r in rows) else [])
-    atomic_write_text(out_dir / "per_image.csv", _csv_text(per_image_header, rows))
-    atomic_write_text(out_dir / "summary.csv", _csv_text(list(summary), [summary]))
+    atomic_write_text(out_dir / "per_image.csv", csv_text(per_image_header, rows))
+    atomic_write_text(out_dir / "summary.csv", csv_text(list(summary), [summary]))
 
 
 def _restored_images(restored_dir: Path, pairs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
