@@ -12,7 +12,8 @@ import pytest
 from hst.data.check import check_set
 from hst.data.io import read_image
 from hst.data.registry import SET_NAMES
-from hst.data.synth import RAIN, TWINS, add_blur, add_rain, make_twin, make_twins, motion_kernel, twin_count
+from hst.data.synth import (BLUR_KERNEL_PX, CALIBRATION, RAIN, TWINS, add_blur, add_rain, make_twin, make_twins,
+                             motion_kernel, twin_count)
 from hst.errors import DataError
 
 
@@ -58,8 +59,8 @@ def test_count_size_and_rain_profiles(tmp_path):
     make_twin("Rain100L", tmp_path, count=3, size=(40, 56), seed=5)
     meta = {n: json.loads((tmp_path / n / "twin.json").read_text()) for n in ("Rain100H", "Rain100L")}
     assert meta["Rain100H"]["count"] == 3 and meta["Rain100H"]["size"] == [40, 56]
-    assert {p["profile"] for p in meta["Rain100H"]["pairs"]} == {"heavy"}
-    assert {p["profile"] for p in meta["Rain100L"]["pairs"]} == {"light"}
+    assert {p["profile"] for p in meta["Rain100H"]["pairs"]} == {"Rain100H"}
+    assert {p["profile"] for p in meta["Rain100L"]["pairs"]} == {"Rain100L"}
 
     def rain_amount(name):
         return np.mean([(read_image(p).astype(int) - read_image(tmp_path / name / "target" / p.name)).mean()
@@ -68,12 +69,62 @@ def test_count_size_and_rain_profiles(tmp_path):
     assert rain_amount("Rain100H") > 2 * rain_amount("Rain100L") > 0
 
 
-def test_rain_is_additive_and_clipped():
+def test_light_rain_is_additive_and_clipped():
     rng = np.random.default_rng(0)
     clean = np.full((64, 64, 3), 200, np.uint8)
-    rainy, layers = add_rain(clean, rng, RAIN["heavy"])
+    rainy, drawn = add_rain(clean, rng, RAIN["Rain100L"])
+    assert drawn["veil"] == 0 and len(drawn["layers"]) == 1
     assert (rainy >= clean).all() and rainy.max() == 255 and (rainy > clean).any()
-    assert 2 <= len(layers) <= 3 and all(-30 <= l["angle"] <= 30 for l in layers)
+
+
+def test_heavy_rain_adds_layers_and_the_accumulation_veil():
+    rng = np.random.default_rng(0)
+    clean = np.zeros((64, 64, 3), np.uint8)
+    rainy, drawn = add_rain(clean, rng, RAIN["Rain100H"])
+    assert 2 <= len(drawn["layers"]) <= 3 and all(-30 <= l["angle"] <= 30 for l in drawn["layers"])
+    assert 0.1 <= drawn["veil"] <= 0.25
+    # O = (1 - a)(B + S) + a A: a black streak-free pixel becomes a * A.
+    floor = round(drawn["veil"] * drawn["airlight"] * 255)
+    assert abs(int(rainy.min()) - floor) <= 1 and (np.abs(rainy.astype(int) - floor) <= 1).mean() > 0.05
+
+
+def test_training_twins_draw_from_their_test_sets_profiles(tmp_path):
+    assert set(TWINS["Rain13K"].profiles) == {"Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"}
+    assert TWINS["RainTrainH"].profiles == ("Rain100H",)
+    meta = json.loads((make_twin("Rain13K", tmp_path, count=40, size=(24, 24)) / "twin.json").read_text())
+    assert {p["profile"] for p in meta["pairs"]} == set(TWINS["Rain13K"].profiles)
+    assert set(meta["rain_profiles"]) == set(TWINS["Rain13K"].profiles)
+
+
+def test_blur_kernels_are_sized_in_pixels_alike_for_training_and_test_twins(tmp_path):
+    sizes = {}
+    for name, size in (("GoPro-train", (160, 160)), ("GoPro-test", (48, 64)), ("HIDE", (96, 128))):
+        meta = json.loads((make_twin(name, tmp_path, count=12, size=size) / "twin.json").read_text())
+        assert meta["blur_kernel_px"] == list(BLUR_KERNEL_PX)
+        sizes[name] = [p["kernel_size"] for p in meta["pairs"]]
+    for ks in sizes.values():
+        assert all(BLUR_KERNEL_PX[0] <= k <= BLUR_KERNEL_PX[1] and k % 2 for k in ks)
+    assert max(sizes["GoPro-test"]) > 48 // 8 * 2  # not scaled down with a small image
+
+
+@pytest.mark.parametrize("name", sorted(CALIBRATION))
+def test_test_twins_inputs_score_near_the_real_sets_inputs(tmp_path, name):
+    """The default study's twin (6 pairs of 96 x 128) scores within 1 dB of the published input row."""
+    meta = json.loads((make_twin(name, tmp_path, count=6, size=(96, 128)) / "twin.json").read_text())
+    cal = meta["calibration"]
+    assert cal["target_psnr"] == CALIBRATION[name]["psnr"] and "VRGNet" in cal["target_source"]
+    assert abs(cal["input_psnr"] - cal["target_psnr"]) < 1.0
+    assert abs(cal["input_ssim"] - cal["target_ssim"]) < 0.1
+    scores = [p["input_scores"]["psnr"] for p in meta["pairs"]]
+    assert cal["input_psnr"] == round(float(np.mean(scores)), 2)
+
+
+def test_the_field_order_of_rain_strengths(tmp_path):
+    """heavy < mixed < light, measured on the twins' inputs (derain protocol)."""
+    psnr = {n: json.loads((make_twin(n, tmp_path, count=8, size=(96, 128)) / "twin.json").read_text())
+            ["calibration"]["input_psnr"] for n in RAIN}
+    assert psnr["Rain100H"] < min(psnr["Test100"], psnr["Test2800"], psnr["Test1200"])
+    assert max(psnr["Test100"], psnr["Test2800"], psnr["Test1200"]) < psnr["Rain100L"]
 
 
 def test_motion_kernel_and_blur():
@@ -81,7 +132,7 @@ def test_motion_kernel_and_blur():
     assert kernel.shape == (15, 15) and abs(kernel.sum() - 1) < 1e-5 and (kernel >= 0).all()
     assert (kernel > 0).sum() > 3  # a trajectory, not a point
     clean = (np.random.default_rng(2).random((48, 48, 3)) * 255).astype(np.uint8)
-    blurred, params = add_blur(clean, np.random.default_rng(3))
+    blurred, params = add_blur(clean, np.random.default_rng(3), kernel_px=(7, 7))
     assert blurred.shape == clean.shape and params["kernel_size"] == 7
     assert cv2.Laplacian(blurred, cv2.CV_64F).var() < cv2.Laplacian(clean, cv2.CV_64F).var() / 2
 
