@@ -357,6 +357,27 @@ def ssim_aligned(restored: np.ndarray, target: np.ndarray) -> float:
     return _aligned_ssim(align_realblur(restored, target))
 
 
+def _unaligned(restored: np.ndarray, target: np.ndarray) -> RealBlurAlignment:
+    """The pair as the official script sees it with its image_align call commented out: no intensity
+    match, identity warp, every pixel valid."""
+    arrays = (restored.astype(np.float64) / 255.0, target.astype(np.float64) / 255.0,
+              np.ones(target.shape, np.float64), np.eye(3))
+    return RealBlurAlignment(*arrays, True)
+
+
+def psnr_unaligned(restored: np.ndarray, target: np.ndarray) -> float:
+    """RealBlur degraded-input PSNR: the official compute_psnr without alignment (evaluation.md)."""
+    _check_pair(restored, target, "psnr_unaligned")
+    return _aligned_psnr(_unaligned(restored, target))
+
+
+def ssim_unaligned(restored: np.ndarray, target: np.ndarray) -> float:
+    """RealBlur degraded-input SSIM: the official compute_ssim without alignment (the script reports
+    none for inputs; the same formula, for the table's input row)."""
+    _check_pair(restored, target, "ssim_unaligned", min_side=_WINDOW)
+    return _aligned_ssim(_unaligned(restored, target))
+
+
 def realblur_scores(restored: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """RealBlur (PSNR, SSIM) from one alignment: (psnr_aligned, ssim_aligned) at the cost of one ECC."""
     _check_pair(restored, target, "realblur_scores", min_side=_WINDOW)
@@ -389,4 +410,9 @@ PROTOCOLS: dict[str, dict[str, Metric]] = {
     "gopro": {"psnr": psnr_rgb, "ssim": ssim_volumetric, "ssim_per_channel": ssim_per_channel},
     # RealBlur-R and RealBlur-J. Both columns share one cached alignment per pair.
     "realblur": {"psnr": psnr_aligned, "ssim": ssim_aligned},
+    # RealBlur's degraded inputs: the official script scores them without alignment
+    # (its image_align call is commented out) and aligns only restorations.
+    "realblur-input": {"psnr": psnr_unaligned, "ssim": ssim_unaligned},
 }
+# The protocol that scores a set's degraded inputs, where it differs from the restorations'.
+INPUT_PROTOCOL = {"realblur": "realblur-input"}

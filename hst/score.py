@@ -166,12 +166,17 @@ def score_dir(restored_dir: str | os.PathLike, set_dir: str | os.PathLike, proto
 
 
 def score_inputs(set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
-    """Score a set's degraded inputs as they are (the floor a restoration must beat); write the CSVs."""
+    """Score a set's degraded inputs as they are (the floor a restoration must beat); write the CSVs.
+
+    RealBlur's inputs are scored without alignment, as the official script does
+    (``hst.metrics.INPUT_PROTOCOL``); the summary names the protocol used."""
     from hst.data.io import read_image
     from hst.data.pairs import list_pairs
+    from hst.metrics import INPUT_PROTOCOL
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
     protocol_columns(protocol)
+    protocol = INPUT_PROTOCOL.get(protocol, protocol)
     pairs = list_pairs(set_dir)
     ensure_output_dir(out_dir)
 

@@ -306,6 +306,20 @@ def test_alignment_recovers_a_known_homography(warped_pair):
     assert M.ssim_aligned(restored, target) > M.ssim_per_channel(restored, target) + 0.2
 
 
+def test_realblur_inputs_are_scored_unaligned_as_the_official_script_does(warped_pair):
+    """evaluation_RealBlur_ecc.py scores the blurred input with image_align commented out."""
+    restored, target, _ = warped_pair
+    # Without alignment, compute_psnr on [0, 1] floats is MATLAB's psnr on uint8: 10 log10(1 / mse).
+    assert M.psnr_unaligned(restored, target) == pytest.approx(M.psnr_rgb(restored, target), abs=1e-9)
+    assert M.psnr_unaligned(restored, target) < M.psnr_aligned(restored, target) - 10
+    assert M.ssim_unaligned(target, target) == pytest.approx(1.0)
+    assert M.ssim_unaligned(restored, target) < M.ssim_aligned(restored, target) - 0.2
+    # No intensity match either: a uniformly darker copy is penalised unaligned, forgiven aligned.
+    darker = (target.astype(np.float64) * 0.8).round().astype(np.uint8)
+    assert M.psnr_unaligned(darker, target) < 25 < M.psnr_aligned(darker, target)
+    assert M.PROTOCOLS[M.INPUT_PROTOCOL["realblur"]] == {"psnr": M.psnr_unaligned, "ssim": M.ssim_unaligned}
+
+
 def test_realblur_scores_share_one_alignment(warped_pair):
     restored, target, _ = warped_pair
     first = M.align_realblur(restored, target)

@@ -25,3 +25,18 @@ def test_inputs_are_scored_against_targets(tmp_path):
     assert np.allclose(per_image.psnr, expected)
     summary = pd.read_csv(tmp_path / "out/summary.csv").iloc[0]
     assert summary.images == 2 and abs(summary.psnr - np.mean(expected)) < 1e-9
+
+
+def test_realblur_inputs_are_scored_without_alignment(tmp_path):
+    from hst.metrics import psnr_aligned, psnr_unaligned
+
+    rng = np.random.default_rng(1)
+    target = (np.clip(rng.normal(128, 40, (40, 48, 3)), 0, 255)).astype(np.uint8)
+    shifted = np.roll(target, 2, axis=1)
+    write_png(tmp_path / "set/target/a.png", target)
+    write_png(tmp_path / "set/input/a.png", shifted)
+    assert main(["score", "--inputs", "--set", str(tmp_path / "set"), "--protocol", "realblur",
+                 "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    summary = pd.read_csv(tmp_path / "out/summary.csv").iloc[0]
+    assert summary.protocol == "realblur-input"
+    assert summary.psnr == psnr_unaligned(shifted, target) != psnr_aligned(shifted, target)
