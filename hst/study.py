@@ -31,6 +31,9 @@ _set = {"enum": SETS}
 _test_sets = {"type": "array", "items": {"enum": sorted(PROTOCOL)}, "minItems": 1, "uniqueItems": True}
 _overrides = {"type": "object", "additionalProperties": True,
               "description": "run-config values (dotted keys) applied to this experiment's trainings"}
+_seeds = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "uniqueItems": True,
+          "description": "training seeds: each (variant, sampler, seed) trains once; with more than one, the tables "
+                         "report mean and 95% CI over seeds (cost: one training per seed)"}
 _size = {"oneOf": [{"type": "integer", "minimum": 8},
                    {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2}]}
 
@@ -59,13 +62,13 @@ SCHEMA: dict[str, Any] = _obj({
     "train_threads": {"type": "integer", "minimum": 1},
     "experiments": _obj({
         "derain": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
-                        "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+                        "seeds": _seeds, "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
         "deblur": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
-                        "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+                        "seeds": _seeds, "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
         "ablation": _obj({"train_set": _set, "test_sets": _test_sets,
                           "variants": {"type": "array", "items": {"enum": VARIANTS}, "minItems": 1, "uniqueItems": True},
                           "samplers": {"type": "array", "items": {"enum": SAMPLERS}, "minItems": 1, "uniqueItems": True},
-                          "overrides": _overrides},
+                          "seeds": _seeds, "overrides": _overrides},
                          required=["train_set", "test_sets", "variants", "samplers"]),
     }, required=[]),
     "evaluation": _obj({
@@ -83,7 +86,11 @@ SCHEMA: dict[str, Any] = _obj({
 
 @dataclass(frozen=True)
 class Run:
-    """One training: its name, training set, model options and recipe overrides."""
+    """One training: its name, training set, model options, recipe overrides and seed.
+
+    ``group`` names the configuration without the seed (``ablation-tiny-max``); a run of an
+    experiment that lists several seeds is named ``<group>-s<seed>``, otherwise ``<group>``.
+    ``seed`` None means the recipe's own seed."""
 
     name: str
     experiment: str
@@ -92,10 +99,14 @@ class Run:
     sampler: str
     overrides: dict[str, Any] = field(default_factory=dict)
     test_sets: tuple[str, ...] = ()
+    group: str = ""
+    seed: int | None = None
 
     def train_args(self) -> list[str]:
         """The ``--set`` arguments of ``hst train`` for this run (recipe file aside)."""
         values = {"model.variant": self.variant, "model.sampler": self.sampler, **self.overrides}
+        if self.seed is not None:
+            values["seed"] = self.seed
         return [f"{k}={json.dumps(v)}" for k, v in values.items()]
 
 
@@ -131,26 +142,31 @@ class Study:
     def _runs(experiments: dict[str, Any]) -> dict[str, Run]:
         runs: dict[str, Run] = {}
 
-        def add(run: Run) -> None:
-            if run.name in runs:  # shared by two tables: train once, evaluate on the union of sets
-                old = runs[run.name]
-                sets = tuple(dict.fromkeys(old.test_sets + run.test_sets))
-                runs[run.name] = Run(old.name, old.experiment, old.train_set, old.variant, old.sampler, old.overrides, sets)
-            else:
-                runs[run.name] = run
+        def add(experiment: str, e: dict[str, Any], group: str, variant: str, sampler: str) -> None:
+            seeds = e.get("seeds", [None])
+            for seed in seeds:
+                name = group if len(seeds) == 1 else f"{group}-s{seed}"
+                run = Run(name, experiment, e["train_set"], variant, sampler, dict(e.get("overrides", {})),
+                          tuple(e["test_sets"]), group, seed)
+                if name in runs:  # shared by two tables: train once, evaluate on the union of sets
+                    old = runs[name]
+                    run = Run(**{**old.__dict__, "test_sets": tuple(dict.fromkeys(old.test_sets + run.test_sets))})
+                runs[name] = run
 
         for key in ("derain", "deblur"):
             if key in experiments:
                 e = experiments[key]
-                add(Run(f"{key}-{e['variant']}", key, e["train_set"], e["variant"], "stochastic",
-                        dict(e.get("overrides", {})), tuple(e["test_sets"])))
+                add(key, e, f"{key}-{e['variant']}", e["variant"], "stochastic")
         if "ablation" in experiments:
             e = experiments["ablation"]
             combos = [(v, "stochastic") for v in e["variants"]] + [("tiny", s) for s in e["samplers"]]
             for variant, sampler in dict.fromkeys(combos):
-                add(Run(f"ablation-{variant}-{sampler}", "ablation", e["train_set"], variant, sampler,
-                        dict(e.get("overrides", {})), tuple(e["test_sets"])))
+                add("ablation", e, f"ablation-{variant}-{sampler}", variant, sampler)
         return runs
+
+    def group_runs(self, group: str) -> list[str]:
+        """The runs of one configuration (one per seed), in seed order as listed."""
+        return [name for name, run in self.runs.items() if run.group == group]
 
     @property
     def device(self) -> str:
@@ -202,5 +218,6 @@ class Study:
     def describe(self) -> dict[str, Any]:
         """The resolved study (config plus derived runs) as JSON-able data, saved beside the results."""
         return {"config": self.config,
-                "runs": {n: {"train_set": r.train_set, "variant": r.variant, "sampler": r.sampler,
-                             "overrides": r.overrides, "test_sets": list(r.test_sets)} for n, r in self.runs.items()}}
+                "runs": {n: {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
+                             "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
+                             "test_sets": list(r.test_sets)} for n, r in self.runs.items()}}

@@ -20,6 +20,7 @@ import pandas as pd
 from hst.envinfo import git_commit
 from hst.errors import DataError
 from hst.fsutil import atomic_write_text
+from hst.stats import Interval, mean_ci, paired_difference, verdict
 
 # The repository's baselines/ (an editable install); `hst tables --baselines DIR` points elsewhere.
 BASELINES = Path(__file__).resolve().parent.parent / "baselines"
@@ -62,6 +63,22 @@ class Results:
     def summary(self, run: str, test_set: str) -> dict[str, Any]:
         return _read_csv(self.root / "eval" / run / test_set / "summary.csv").iloc[0].to_dict()
 
+    def groups(self, experiment: str) -> dict[str, list[str]]:
+        """The experiment's configurations (group name -> its runs, one per seed), in study order."""
+        out: dict[str, list[str]] = {}
+        for name, run in self.runs.items():
+            if run.get("experiment", name.split("-")[0]) == experiment:
+                out.setdefault(run.get("group") or name, []).append(name)
+        return out
+
+    def seed(self, run: str) -> int:
+        """The seed a run trained with (its record's resolved config)."""
+        return int(self.run_records[run]["seed"])
+
+    def by_seed(self, runs: list[str], test_set: str, metric: str) -> dict[int, float]:
+        """{seed: metric} of one configuration's runs on one test set."""
+        return {self.seed(r): float(self.summary(r, test_set)[metric]) for r in runs}
+
     def header(self) -> list[str]:
         """Lines naming the data source, the recipe, the commit and the device."""
         data = self.config["data"]
@@ -103,25 +120,31 @@ def _commit_text(git: dict[str, Any]) -> str:
 
 
 def _fmt(df: pd.DataFrame, digits: dict[str, int]) -> pd.DataFrame:
+    """Floats as text with the digits of the longest prefix of ``digits`` that starts the column's name."""
     out = df.copy()
     for col in out.columns:
-        for prefix, d in digits.items():
-            if col.startswith(prefix):
-                out[col] = out[col].map(lambda v, d=d: "" if pd.isna(v) else (f"{v:.{d}f}" if isinstance(v, float) else v))
+        prefixes = [p for p in digits if col.startswith(p)]
+        if prefixes:
+            d = digits[max(prefixes, key=len)]
+            out[col] = out[col].map(lambda v, d=d: "" if pd.isna(v) else (f"{v:.{d}f}" if isinstance(v, float) else v))
     return out
 
 
-def write_table(out: Path, name: str, title: str, header: list[str], df: pd.DataFrame, notes: list[str]) -> None:
-    """``name``.csv (header and notes as # lines) and ``name``.md, each written atomically."""
-    df = df.astype(object).where(df.notna(), "")  # an empty cell, not "nan", where a row has no value
+def write_table(out: Path, name: str, title: str, header: list[str], df: pd.DataFrame, notes: list[str],
+                md_df: pd.DataFrame | None = None) -> None:
+    """``name``.csv (header and notes as # lines) and ``name``.md, each written atomically; ``md_df``, when
+    given, is what the Markdown shows (the CSV keeps every row, per-seed rows included)."""
+    blank = lambda frame: frame.astype(object).where(frame.notna(), "")  # noqa: E731 - an empty cell, not "nan"
+    df = blank(df)
+    md_df = df if md_df is None else blank(md_df)
     comment = "".join(f"# {line}\n" for line in [title, *header, *notes])
     atomic_write_text(out / f"{name}.csv", comment + df.to_csv(index=False))
-    md = [f"## {title}", "", *(f"> {line}  " for line in header), "", df.to_markdown(index=False), ""]
+    md = [f"## {title}", "", *(f"> {line}  " for line in header), "", md_df.to_markdown(index=False), ""]
     md += [f"- {n}" for n in notes]
     atomic_write_text(out / f"{name}.md", "\n".join(md).rstrip() + "\n")
 
 
-def table1(res: Results) -> tuple[pd.DataFrame, list[str]]:
+def table1(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     ours = _read_csv(res.root / "complexity" / "complexity.csv")
     ours.insert(0, "source", "this harness (fvcore MACs)")
     pub = _read_csv(res.baselines / "complexity_published.csv").rename(columns={"method": "model"})
@@ -133,10 +156,10 @@ def table1(res: Results) -> tuple[pd.DataFrame, list[str]]:
     if len(tiny) and len(double):
         red = 100 * (1 - tiny.iloc[0] / double.iloc[0])
         notes.append(f"HST-tiny has {red:.1f}% fewer parameters than HST-double (paper claims {PAPER_PARAM_REDUCTION}%).")
-    return _fmt(df, {"gmacs": 3}), notes
+    return _fmt(df, {"gmacs": 3}), notes, None
 
 
-def table2(res: Results) -> tuple[pd.DataFrame, list[str]]:
+def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     from hst.data.registry import load_registry
 
     registry = load_registry(res.config["data"].get("registry_override"))
@@ -154,7 +177,7 @@ def table2(res: Results) -> tuple[pd.DataFrame, list[str]]:
              "Rain13K and 100 for Test100, the copies hold 13,711 and 98."]
     if res.config["data"]["source"] == "synthetic":
         notes.append("pairs expected here / found: the synthetic twins' counts, by design far fewer than the real sets'.")
-    return df, notes
+    return df, notes, None
 
 
 def _hst_label(res: Results, run: str) -> str:
@@ -163,7 +186,55 @@ def _hst_label(res: Results, run: str) -> str:
     return label + (" [synthetic twins]" if res.config["data"]["source"] == "synthetic" else " [this harness]")
 
 
-def table3(res: Results) -> tuple[pd.DataFrame, list[str]]:
+def _cell(interval: Interval, digits: int) -> str:
+    """'m' for one seed, 'm ± h' (95% CI half-width) for several."""
+    if interval.n < 2:
+        return f"{interval.mean:.{digits}f}"
+    return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}"
+
+
+def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: bool) -> tuple[list[dict], list[dict]]:
+    """The degraded-input and HST rows of a table with one PSNR/SSIM column pair per test set.
+
+    Returns (CSV rows, Markdown rows). A configuration trained on several seeds gives one CSV row
+    per seed, a mean row and a 95% CI half-width row; Markdown shows 'mean ± half-width'. With
+    ``average``, an 'Average' column pair holds the mean over all of ``sets`` (per seed first)."""
+    groups = res.groups(experiment)
+    present = [s for s in sets if any(s in res.runs[r]["test_sets"] for runs in groups.values() for r in runs)]
+    columns = [*present, "Average"] if average and len(present) == len(sets) else present
+
+    def scores(run: str) -> dict[str, dict[str, float]]:
+        out = {s: {m: float(res.summary(run, s)[m.lower()]) for m in ("PSNR", "SSIM")} for s in present
+               if run == "input" or s in res.runs[run]["test_sets"]}
+        if "Average" in columns and len(out) == len(present):
+            out["Average"] = {m: sum(out[s][m] for s in present) / len(present) for m in ("PSNR", "SSIM")}
+        return out
+
+    def row(method: str, values: dict[str, dict[str, float]]) -> dict[str, Any]:
+        return {"method": method, **{f"{sets.get(s, s)} {m}": v[m] for s, v in values.items() for m in ("PSNR", "SSIM")}}
+
+    inputs = row("degraded input (no restoration)", scores("input")) if present else None
+    csv_rows, md_rows = ([inputs], [inputs]) if inputs else ([], [])
+    for runs in groups.values():
+        label = _hst_label(res, runs[0])
+        per_seed = {res.seed(r): scores(r) for r in runs}
+        if len(runs) == 1:
+            csv_rows.append(row(label, next(iter(per_seed.values()))))
+            md_rows.append(csv_rows[-1])
+            continue
+        csv_rows += [row(f"{label}, seed {seed}", v) for seed, v in per_seed.items()]
+        keys = [(s, m) for s in columns for m in ("PSNR", "SSIM") if all(s in v for v in per_seed.values())]
+        cis = {(s, m): mean_ci(v[s][m] for v in per_seed.values()) for s, m in keys}
+        name = f"{label}, mean of {len(runs)} seeds"
+        csv_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": ci.mean for (s, m), ci in cis.items()}})
+        csv_rows.append({"method": f"{label}, 95% CI half-width",
+                         **{f"{sets.get(s, s)} {m}": ci.half_width for (s, m), ci in cis.items()}})
+        md_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": _cell(ci, 2 if m == "PSNR" else 3)
+                                           for (s, m), ci in cis.items()}})
+    return csv_rows, md_rows
+
+
+def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     pub = _read_csv(res.baselines / "derain_published.csv")
     rows = []
     for (method, in_paper), g in pub.groupby(["method", "in_paper_table3"], sort=False):
@@ -172,33 +243,25 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str]]:
             row[f"{r.dataset} PSNR"], row[f"{r.dataset} SSIM"] = r.psnr_y, r.ssim_y
         rows.append(row)
     notes = ["PSNR/SSIM on Y (MATLAB rgb2ycbcr, rounded), Wang's SSIM ('valid'); Average = mean of the five set scores."]
-    derain = [n for n in res.runs if n.startswith("derain-")]
-    for run in ["input", *derain]:
-        label = "degraded input (no restoration)" if run == "input" else _hst_label(res, run)
-        row = {"method": label, "in paper's Table 3": False}
-        psnrs, ssims = [], []
-        sets = [s for r in derain for s in res.runs[r]["test_sets"]] if run == "input" else res.runs[run]["test_sets"]
-        for s in DERAIN_SETS:
-            if s in sets:
-                summ = res.summary(run, s)
-                row[f"{s} PSNR"], row[f"{s} SSIM"] = summ["psnr"], summ["ssim"]
-                psnrs.append(summ["psnr"])
-                ssims.append(summ["ssim"])
-        if len(psnrs) == len(DERAIN_SETS):
-            row["Average PSNR"], row["Average SSIM"] = sum(psnrs) / 5, sum(ssims) / 5
-        if len(psnrs) == len(DERAIN_SETS) and run != "input":
-            best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
-            gap = row["Average PSNR"] - best.psnr_y
-            notes.append(f"{row['method']}: five-set average {row['Average PSNR']:.2f} dB; best baseline of Table 3 "
+    csv_rows, md_rows = _wide_rows(res, "derain", {s: s for s in DERAIN_SETS}, average=True)
+    best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
+    for r in csv_rows:
+        if r["method"].startswith("HST") and not any(k in r["method"] for k in ("95% CI", ", seed ")) and "Average PSNR" in r:
+            gap = r["Average PSNR"] - best.psnr_y
+            notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB; best baseline of Table 3 "
                          f"({best.method}) {best.psnr_y:.2f} dB; gap {gap:+.2f} dB (paper claims +{PAPER_AVG_GAIN:.2f} dB "
                          f"over {PAPER_BEST_BASELINE[0]}'s {PAPER_BEST_BASELINE[1]}).")
-        rows.append(row)
     cols = ["method", "in paper's Table 3"] + [f"{s} {m}" for s in DERAIN_SETS + ["Average"] for m in ("PSNR", "SSIM")]
-    df = pd.DataFrame(rows).reindex(columns=cols)
-    return _fmt(df, {**{f"{s} PSNR": 2 for s in DERAIN_SETS + ["Average"]}, **{f"{s} SSIM": 3 for s in DERAIN_SETS + ["Average"]}}), notes
+    for r in csv_rows + md_rows:
+        r.setdefault("in paper's Table 3", False)
+    digits = {**{f"{s} PSNR": 2 for s in DERAIN_SETS + ["Average"]}, **{f"{s} SSIM": 3 for s in DERAIN_SETS + ["Average"]}}
+    published = pd.DataFrame(rows)
+    df = pd.concat([published, pd.DataFrame(csv_rows)], ignore_index=True).reindex(columns=cols)
+    md = pd.concat([_fmt(published.reindex(columns=cols), digits), pd.DataFrame(md_rows).reindex(columns=cols)], ignore_index=True)
+    return _fmt(df, digits), notes, _fmt(md, digits)
 
 
-def table4(res: Results) -> tuple[pd.DataFrame, list[str]]:
+def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     pub = _read_csv(res.baselines / "deblur_published.csv")
     rows = []
     for method, g in pub.groupby("method", sort=False):
@@ -207,63 +270,113 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str]]:
             row[f"{r.dataset} PSNR"], row[f"{r.dataset} SSIM"] = r.psnr, r.ssim
         rows.append(row)
     notes = ["GoPro/HIDE: PSNR on RGB; SSIM = MATLAB's built-in ssim on the H x W x 3 volume (ssim_volumetric); "
-             "RealBlur: the official aligned protocol (ECC homography, masked PSNR/SSIM)."]
-    deblur = [n for n in res.runs if n.startswith("deblur-")]
-    for run in ["input", *deblur]:
-        row = {"method": "degraded input (no restoration)" if run == "input" else _hst_label(res, run)}
-        sets = [s for r in deblur for s in res.runs[r]["test_sets"]] if run == "input" else res.runs[run]["test_sets"]
+             "RealBlur: the official aligned protocol (ECC homography, masked PSNR/SSIM).",
+             "RealBlur degraded input: scored WITHOUT alignment, as the official evaluation_RealBlur_ecc.py does "
+             "(its image_align call is commented out; it aligns only restorations). Its SSIM is the same formula "
+             "unaligned (the official script reports no input SSIM)."]
+    csv_rows, md_rows = _wide_rows(res, "deblur", DEBLUR_SETS, average=False)
+    for run in (r for runs in res.groups("deblur").values() for r in runs):
         for s, label in DEBLUR_SETS.items():
-            if s in sets:
-                summ = res.summary(run, s)
-                row[f"{label} PSNR"], row[f"{label} SSIM"] = summ["psnr"], summ["ssim"]
-                if "ssim_per_channel" in summ:
-                    notes.append(f"{row['method']} on {label}: mean per-channel SSIM {summ['ssim_per_channel']:.3f}.")
-        rows.append(row)
+            if s in res.runs[run]["test_sets"] and "ssim_per_channel" in (summ := res.summary(run, s)):
+                notes.append(f"{_hst_label(res, run)} (seed {res.seed(run)}) on {label}: mean per-channel SSIM "
+                             f"{summ['ssim_per_channel']:.3f}.")
     cols = ["method"] + [f"{label} {m}" for label in DEBLUR_SETS.values() for m in ("PSNR", "SSIM")]
-    df = pd.DataFrame(rows).reindex(columns=cols)
-    return _fmt(df, {**{f"{s} PSNR": 2 for s in DEBLUR_SETS.values()}, **{f"{s} SSIM": 3 for s in DEBLUR_SETS.values()}}), notes
+    digits = {**{f"{s} PSNR": 2 for s in DEBLUR_SETS.values()}, **{f"{s} SSIM": 3 for s in DEBLUR_SETS.values()}}
+    published = pd.DataFrame(rows)
+    df = pd.concat([published, pd.DataFrame(csv_rows)], ignore_index=True).reindex(columns=cols)
+    md = pd.concat([_fmt(published.reindex(columns=cols), digits), pd.DataFrame(md_rows).reindex(columns=cols)], ignore_index=True)
+    return _fmt(df, digits), notes, _fmt(md, digits)
 
 
-def _ablation_rows(res: Results, runs: list[str], with_cost: bool) -> list[dict[str, Any]]:
-    rows = []
-    for s in dict.fromkeys(s for run in runs for s in res.runs[run]["test_sets"]):
+def _ablation_group(res: Results, variant: str, sampler: str) -> list[str]:
+    """The runs (one per seed) of one ablation configuration; empty when the study has none."""
+    return res.groups("ablation").get(f"ablation-{variant}-{sampler}", [])
+
+
+def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tuple[str, str],
+                   with_cost: bool) -> tuple[list[dict], list[dict], list[str]]:
+    """Long-format rows of Tables 5 and 6: the degraded input, then per configuration and test set
+    one row per seed and a mean row with 95% CIs over seeds, and its paired difference to
+    ``reference`` (same seeds) with that difference's CI. Returns (CSV rows, Markdown rows, notes)."""
+    groups = {c: _ablation_group(res, *c) for c in configs}
+    groups = {c: runs for c, runs in groups.items() if runs}
+    csv_rows, md_rows, notes = [], [], []
+    sets = list(dict.fromkeys(s for runs in groups.values() for r in runs for s in res.runs[r]["test_sets"]))
+    for s in sets:
         summ = res.summary("input", s)
-        rows.append({"model": "degraded input", "sampler": "", "test set": s, "PSNR": summ["psnr"], "SSIM": summ["ssim"]})
-    for run in runs:
-        r = res.runs[run]
-        for s in r["test_sets"]:
-            summ = res.summary(run, s)
-            row = {"model": f"HST-{r['variant']}", "sampler": r["sampler"], "test set": s,
-                   "PSNR": summ["psnr"], "SSIM": summ["ssim"]}
+        row = {"model": "degraded input", "sampler": "", "test set": s, "seeds": "", "PSNR": summ["psnr"], "SSIM": summ["ssim"]}
+        csv_rows.append(row)
+        md_rows.append(row)
+    ref_runs = groups.get(reference, [])
+    for (variant, sampler), runs in groups.items():
+        for s in sets:
+            if not all(s in res.runs[r]["test_sets"] for r in runs):
+                continue
+            base = {"model": f"HST-{variant}", "sampler": sampler, "test set": s}
+            psnr, ssim = res.by_seed(runs, s, "psnr"), res.by_seed(runs, s, "ssim")
+            cost = {r: res.run_records[r] for r in runs}
+            for r in runs:
+                seed = res.seed(r)
+                row = {**base, "seeds": f"seed {seed}", "PSNR": psnr[seed], "SSIM": ssim[seed]}
+                if with_cost:
+                    row["training time (s)"] = cost[r]["train_seconds"]
+                    row["params"] = cost[r]["params"]  # counted by the trainer (hst.complexity.count_params)
+                csv_rows.append(row)
+            p, q = mean_ci(psnr.values()), mean_ci(ssim.values())
+            mean = {**base, "seeds": f"mean of {p.n}" if p.n > 1 else f"seed {next(iter(psnr))}",
+                    "PSNR": p.mean, "PSNR 95% CI": p.half_width, "SSIM": q.mean, "SSIM 95% CI": q.half_width}
+            md = {**base, "seeds": mean["seeds"], "PSNR": _cell(p, 2), "SSIM": _cell(q, 3)}
             if with_cost:
-                record = res.run_records[run]
-                row["training time (s)"] = record["train_seconds"]
-                row["params"] = record["params"]  # counted by the trainer (hst.complexity.count_params)
-            rows.append(row)
-    return rows
+                t = mean_ci(c["train_seconds"] for c in cost.values())
+                mean |= {"training time (s)": t.mean, "training time 95% CI": t.half_width, "params": cost[runs[0]]["params"]}
+                md |= {"training time (s)": _cell(t, 1), "params": cost[runs[0]]["params"]}
+            if ref_runs and (variant, sampler) != reference and all(s in res.runs[r]["test_sets"] for r in ref_runs):
+                d = paired_difference(psnr, res.by_seed(ref_runs, s, "psnr"))
+                what = f"PSNR vs HST-{reference[0]} {reference[1]}"
+                mean |= {f"Δ {what}": d.mean, "Δ 95% CI": d.half_width, "Δ verdict": verdict(d)}
+                md |= {f"Δ {what}": _cell(d, 2) if d.n > 1 else f"{d.mean:+.2f}", "Δ verdict": verdict(d)}
+                notes.append(f"HST-{variant} {sampler} - HST-{reference[0]} {reference[1]} on {s}: "
+                             f"{d.mean:+.3f} dB" + (f", 95% CI [{d.low:+.3f}, {d.high:+.3f}] over {d.n} paired seeds: "
+                                                   f"{verdict(d)}" if d.n > 1 else " (one seed: no interval)") + ".")
+            csv_rows.append(mean)
+            md_rows.append(md)
+    return csv_rows, md_rows, notes
 
 
-def table5(res: Results) -> tuple[pd.DataFrame, list[str]]:
-    runs = [n for n in ("ablation-tiny-stochastic", "ablation-double-stochastic") if n in res.runs]
-    df = pd.DataFrame(_ablation_rows(res, runs, with_cost=True))
-    if "params" in df:
-        df["params"] = df["params"].astype("Int64")
-    notes = ["Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
-             "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike."]
-    if len(runs) == 2 and len(df):
-        t, d = (df[(df.model == f"HST-{v}")].iloc[0] for v in ("tiny", "double"))
-        notes.append(f"HST-tiny vs HST-double: {100 * (1 - t['params'] / d['params']):.1f}% fewer parameters "
-                     f"(paper claims {PAPER_PARAM_REDUCTION}%), {100 * (1 - t['training time (s)'] / d['training time (s)']):.1f}% "
-                     f"less training time (paper claims {PAPER_TIME_REDUCTION}%), PSNR {t['PSNR'] - d['PSNR']:+.2f} dB.")
-    return _fmt(df, {"PSNR": 2, "SSIM": 3, "training": 1}), notes
+_CI_NOTE = ("Mean over training seeds with the 95% confidence interval (Student t, n - 1 degrees of freedom) as "
+            "'mean ± half-width'; Δ: the paired per-seed difference (same seeds: same initialisation and data order) "
+            "with its 95% CI, 'not significant' where the interval contains 0. The CSV keeps every seed's row.")
 
 
-def table6(res: Results) -> tuple[pd.DataFrame, list[str]]:
-    runs = [f"ablation-tiny-{s}" for s in ("stochastic", "max", "avg", "grid") if f"ablation-tiny-{s}" in res.runs]
-    df = pd.DataFrame(_ablation_rows(res, runs, with_cost=False))
+def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+    csv_rows, md_rows, notes = _ablation_rows(res, [("tiny", "stochastic"), ("double", "stochastic")],
+                                              reference=("tiny", "stochastic"), with_cost=True)
+    notes = [_CI_NOTE,
+             "Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
+             "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike.",
+             *notes]
+    tiny, double = _ablation_group(res, "tiny", "stochastic"), _ablation_group(res, "double", "stochastic")
+    if tiny and double:
+        params = [res.run_records[g[0]]["params"] for g in (tiny, double)]
+        times = [mean_ci(res.run_records[r]["train_seconds"] for r in g).mean for g in (tiny, double)]
+        notes.append(f"HST-tiny vs HST-double: {100 * (1 - params[0] / params[1]):.1f}% fewer parameters "
+                     f"(paper claims {PAPER_PARAM_REDUCTION}%), {100 * (1 - times[0] / times[1]):.1f}% less training time "
+                     f"(means over seeds; paper claims {PAPER_TIME_REDUCTION}%).")
+    digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "training": 1, "Δ": 3}
+    df, md = pd.DataFrame(csv_rows), pd.DataFrame(md_rows)
+    for frame in (df, md):
+        if "params" in frame:
+            frame["params"] = frame["params"].astype("Int64")
+    return _fmt(df, digits), notes, _fmt(md, digits)
+
+
+def table6(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+    configs = [("tiny", s) for s in ("stochastic", "max", "avg", "grid")]
+    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference=("tiny", "stochastic"), with_cost=False)
     notes = ["Single-layer HST (HST-tiny); only the sampler of global sparse attention changes. "
-             "grid (fixed top-left element, as EdgeViT) is our addition to the paper's three."]
-    return _fmt(df, {"PSNR": 2, "SSIM": 3}), notes
+             "grid (fixed top-left element, as EdgeViT) is our addition to the paper's three.", _CI_NOTE, *notes]
+    digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "Δ": 3}
+    return _fmt(pd.DataFrame(csv_rows), digits), notes, _fmt(pd.DataFrame(md_rows), digits)
 
 
 TABLES = {
@@ -281,8 +394,8 @@ def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path 
     res, out = Results(study_json, baselines), Path(out)
     header, written = res.header(), []
     for name, (title, build) in TABLES.items():
-        df, notes = build(res)
-        write_table(out, name, title, header, df, notes)
+        df, notes, md = build(res)
+        write_table(out, name, title, header, df, notes, md)
         written += [out / f"{name}.csv", out / f"{name}.md"]
     return written
 
