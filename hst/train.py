@@ -74,8 +74,11 @@ def build_loss(config: dict[str, Any]):
     raise ConfigError(f"loss.name: unknown loss {name!r}")
 
 
-def cosine_factor(iteration: int, total: int, lr: float, lr_min: float) -> float:
-    """lr(t) / lr for the cosine decay from lr at t = 0 to lr_min at t = total."""
+def cosine_factor(iteration: int, total: int, lr: float, lr_min: float, warmup: int = 0) -> float:
+    """lr(t) / lr: a linear warm-up over the first ``warmup`` iterations (from lr / warmup), then the
+    cosine decay from lr at t = 0 to lr_min at t = total."""
+    if iteration < warmup:
+        return (iteration + 1) / warmup
     t = min(max(iteration, 0), total)
     return (lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * t / total))) / lr
 
@@ -251,7 +254,8 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=lr, betas=tuple(optim_cfg["betas"]), weight_decay=optim_cfg["weight_decay"]
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: cosine_factor(t, total, lr, lr_min))
+    warmup, grad_clip = int(optim_cfg["warmup_iterations"]), optim_cfg["grad_clip"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: cosine_factor(t, total, lr, lr_min, warmup))
     loss_fn = build_loss(config)
 
     start, base_seconds, window = 0, 0.0, {"loss_sum": 0.0, "count": 0}
@@ -345,6 +349,8 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
                 current_lr = optimizer.param_groups[0]["lr"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 scheduler.step()
                 it += 1

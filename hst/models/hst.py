@@ -33,6 +33,7 @@ class HST(nn.Module):
         ffn_expansion: float = 2.66,
         bias: bool = False,
         pad_mode: str = "reflect",
+        zero_head: bool = False,
         check_inputs: bool = True,
     ) -> None:
         # Paper (Sec. 3.1, Table 1): dim 32, widths x2 per level, heads 1/2/4/8, one LGL block per level
@@ -50,7 +51,8 @@ class HST(nn.Module):
             raise ValueError(f"pad_mode must be reflect, replicate or constant, got {pad_mode!r}")
         self.config = dict(
             in_channels=in_channels, dim=dim, num_blocks=num_blocks, heads=heads, ratios=ratios,
-            sampler=sampler, ffn_expansion=ffn_expansion, bias=bias, pad_mode=pad_mode, check_inputs=check_inputs,
+            sampler=sampler, ffn_expansion=ffn_expansion, bias=bias, pad_mode=pad_mode, zero_head=zero_head,
+            check_inputs=check_inputs,
         )
         self.in_channels = in_channels
         self.pad_mode = pad_mode
@@ -73,6 +75,8 @@ class HST(nn.Module):
         self.reduces = nn.ModuleList(nn.Conv2d(widths[i] * 2, widths[i], 1, bias=bias) for i in range(3))
         self.decoders = nn.ModuleList(stage(i) for i in range(3))
         self.head = nn.Conv2d(dim, in_channels, 3, padding=1, bias=bias)
+        if zero_head:  # our choice for short trainings: M = 0 at start, so I' = I until the model learns
+            nn.init.zeros_(self.head.weight)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
