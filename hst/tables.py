@@ -100,6 +100,11 @@ class Results:
             dev = env.get("device", {})
             devices.add(f"{dev.get('gpu') or dev.get('cpu', '?')} ({dev.get('type', '?')}, {dev.get('torch_threads', '?')} threads)")
             commits.add(_commit_text(env.get("git", {})))
+        # Threads set for the trainings elsewhere than the study (a profile's set-threads): said here.
+        asked = self.config.get("train_threads")
+        other = sorted({r["config"].get("threads") for r in self.run_records.values()} - {None, asked})
+        threads = (f"; trainings used {', '.join(map(str, other))} threads, not the study's train_threads {asked}"
+                   " (set by the profile or command line)" if asked is not None and other else "")
         paper = "250 epochs, batch 32, 128x128 patches, lr 0.0003 cosine"
         recipe = "; ".join(sorted(recipes)) or "no training"
         if recipes and recipe != paper:
@@ -109,7 +114,7 @@ class Results:
             f"data: {source}",
             f"recipe: {recipe}",
             f"training commit: {', '.join(sorted(commits)) or '-'}; tables commit: {_commit_text(git_commit())}",
-            f"device: {', '.join(sorted(devices)) or '-'}",
+            f"device: {', '.join(sorted(devices)) or '-'}{threads}",
             f"inference sampling: {self.config['evaluation']['sampling']}, seed {self.config['evaluation']['seed']}",
         ]
 

@@ -17,6 +17,8 @@ rule infer:
         out=PATHS["eval"],
         protocol=lambda wc: study.protocol(wc.set),
     threads: 1
+    resources:
+        gpu=1 if study.device == "cuda" else 0,
     shell:
         "{PY} evaluate --checkpoint {input.model} --set {ROOT}/{wildcards.set} --protocol {params.protocol}"
         " --out {params.out} --sampling {EVAL[sampling]} --seed {EVAL[seed]} --draws {EVAL[draws]}"
