@@ -406,11 +406,11 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
         _check_same_run(ckpt["run_config"], config, out)
         trained_with = int(ckpt.get("world_size", 1))
         if trained_with != world and not allow_world_size_change:
+            how = f"torchrun --nproc_per_node {trained_with} -m hst train" if trained_with > 1 else "python -m hst train"
             raise ConfigError(
                 f"{paths['checkpoint.pt']}: this run was trained with {trained_with} process(es) and would resume "
-                f"with {world}; resume with `torchrun --nproc_per_node {trained_with}`"
-                f"{' -m hst train' if trained_with > 1 else ' (or plain python -m hst train)'}, or pass "
-                "--allow-world-size-change (same global batch and data, other float rounding)"
+                f"with {world}; resume with `{how}`, or pass --allow-world-size-change "
+                "(same global batch and data, other float rounding)"
             )
         try:
             net.load_state_dict(ckpt["state_dict"])
