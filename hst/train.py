@@ -386,6 +386,7 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
 
     torch.manual_seed(seed)  # the same on every process: the sampler's draws stay in step
     net = build_model(config["model"]["variant"], **model_overrides(config)).to(device)
+    net.check_inputs = False  # patches of a uint8 cache are finite: no isfinite() sync (nor graph break) per step
     shard_sampling(net, rank, world)
     cuda = device.type == "cuda"
     if cuda:
