@@ -57,7 +57,9 @@ def human_time(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
 
 
 def folder_bytes(path: Path) -> int | None:
@@ -201,9 +203,9 @@ def render(study, source: str, plans: list[TrainingPlan], throughput: float, how
            data: tuple[list[list[str]], int, int, list[str]]) -> str:
     out = io.StringIO()
     out.write(f"study: {study.name} ({source}); recipe {study.recipe}\n")
-    out.write(f"throughput: {throughput:.1f} images/s for HST-tiny ({how}); other models scaled by MACs per image\n\n")
+    out.write(f"throughput: {throughput:.3g} images/s for HST-tiny ({how}); other models scaled by MACs per image\n\n")
     rows = [[p.run, p.model, p.train_set, f"{p.pairs:,}", f"{p.patch}x{p.patch}", str(p.batch), f"{p.iterations:,}",
-             f"{p.images:,}", f"{p.macs / 1e9:.2f}", f"{p.images / p.seconds:.1f}", human_time(p.seconds)] for p in plans]
+             f"{p.images:,}", f"{p.macs / 1e9:.2f}", f"{p.images / p.seconds:.3g}", human_time(p.seconds)] for p in plans]
     total_it, total_img, total_s = sum(p.iterations for p in plans), sum(p.images for p in plans), sum(p.seconds for p in plans)
     rows.append(["total", f"{len(plans)} trainings", "", "", "", "", f"{total_it:,}", f"{total_img:,}", "", "", human_time(total_s)])
     out.write(table(["training", "model", "train set", "pairs", "patch", "batch", "iterations", "images", "GMACs/img",

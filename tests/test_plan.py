@@ -38,9 +38,9 @@ def test_paper_study(capsys, monkeypatch):
     assert row(out, "derain-tiny")[6:9] == ["107,000", "3,424,000", "0.00"]
     assert row(out, "deblur-tiny")[6] == "195,000"
     assert row(out, "ablation-tiny-grid")[6] == "112,500"
-    assert row(out, "derain-tiny")[-2:] == ["400.0", f"{3_424_000 / 400 / 3600:.1f} h"]
+    assert row(out, "derain-tiny")[-2:] == ["400", f"{3_424_000 / 400 / 3600:.1f} h"]
     # HST-double: twice the blocks, twice the MACs here, half the throughput.
-    assert row(out, "ablation-double-stochastic")[-2:] == ["200.0", f"{3_600_000 / 200 / 3600:.1f} h"]
+    assert row(out, "ablation-double-stochastic")[-2:] == ["200", f"{3_600_000 / 200 / 3600:.1f} h"]
     assert row(out, "total")[1:4] == ["7 trainings", "864,500", "27,664,000"]
     total_h = (3_424_000 + 6_240_000 + 4 * 3_600_000) / 400 / 3600 + 3_600_000 / 200 / 3600
     assert f"total: {total_h:.1f} h of training" in out
@@ -67,6 +67,12 @@ def test_measures_the_throughput_when_not_given(capsys, monkeypatch):
     monkeypatch.setattr(hst.plan, "measure_throughput", lambda patch: (12.5, f"measured here at {patch}"))
     out = plan(capsys)
     assert "12.5 images/s for HST-tiny (measured here at" in out
+
+
+def test_human_time():
+    from hst.plan import human_time
+
+    assert [human_time(s) for s in (5, 600, 7200, 3 * 86400)] == ["5 s", "10 min", "2.0 h", "3 days"]
 
 
 @pytest.mark.parametrize("args, message", [
