@@ -19,8 +19,20 @@ A run folder holds:
 Starting the same command again continues from ``checkpoint.pt``. The data order is a pure
 function of (seed, epoch, position) and every RNG the step uses is in the checkpoint, so on
 the CPU the resumed run ends with the same weights, bit for bit, as an uninterrupted one.
-On CUDA the code path is the same (with bf16 autocast and channels_last), but GPU kernels
-that use atomics make runs not bit-identical.
+On CUDA the code path is the same (with bf16 autocast, channels_last, fused AdamW and, with
+``compile``, torch.compile), but GPU kernels that use atomics make runs not bit-identical.
+
+The step does not wait on the device: losses stay there until a log row or a checkpoint,
+where they are read in one transfer and checked (a NaN or infinite loss stops the run,
+naming its iteration, before any checkpoint of later weights is written). One DataLoader
+serves the whole run, its items keyed (epoch, index), so its workers persist across epochs.
+
+Several processes: ``torchrun --nproc_per_node N -m hst train ...`` (gloo on the CPU, nccl
+on CUDA, DistributedDataParallel). Each rank takes its 1/N slice of every global batch of
+the one-process order (``optim.batch_size`` stays the global batch) and its rows of the
+sampler's draws for the whole batch, so the run follows the one-process run to float
+rounding. Rank 0 alone writes the run folder; the checkpoint records the world size, and a
+resume with another is refused unless ``--allow-world-size-change``.
 
 Times: ``train_seconds`` is the wall time of the training loop over the iterations that
 produced the final weights (checkpoint writes included, work that a kill threw away and was
