@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tables": ("hst.tables", "build the paper's tables from per-run CSVs"),
     "heatmap": ("hst.heatmap", "Fig. 6: how often each position is sampled"),
     "regression": ("hst.regression", "compare a run's metrics with the committed reference"),
+    "plan": ("hst.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
 }
 
 

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",
     "threads": None,
+    "compile": "auto",
 }
 
 class _Loader(yaml.SafeLoader):
@@ -145,13 +146,15 @@ SCHEMA: dict[str, Any] = _obj(
         "seed": {"type": "integer", "minimum": 0},
         "device": {"enum": ["auto", "cpu", "cuda"]},
         "threads": {"oneOf": [_POS_INT, {"type": "null"}], "description": "torch CPU threads; null = torch's default"},
+        "compile": {"enum": ["auto", True, False],
+                    "description": "torch.compile the training step; auto = on CUDA only (on the CPU it did not pay)"},
     },
     required=list(DEFAULTS),
 )
 
 # Keys whose change does not change the trained weights; a resumed run may differ in these.
 OPERATIONAL_KEYS = frozenset(
-    {"schedule.log_every", "schedule.checkpoint_every", "data.workers", "data.cache_dir", "threads", "device"}
+    {"schedule.log_every", "schedule.checkpoint_every", "data.workers", "data.cache_dir", "threads", "device", "compile"}
 )
 
 

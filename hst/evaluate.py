@@ -49,6 +49,7 @@ from hst.score import PROTOCOL_NAMES
 
 SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
 DEFAULT_ENSEMBLE_DRAWS = 8
+COMPILE_BACKEND = "inductor"  # of `--compile`; the tests use "eager" (graph capture without a C++ build)
 SEED_RULE = "per-image seed = first 8 bytes (big-endian, top bit cleared) of sha256(f'{seed}/{name}/{draw}')"
 
 
@@ -90,7 +91,7 @@ class Restorer:
     """A loaded model plus a sampling policy: ``restore(image, name)`` -> (uint8 image, seconds)."""
 
     def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
-                 seed: int = 0, draws: int | None = None) -> None:
+                 seed: int = 0, draws: int | None = None, compile: bool = False) -> None:
         from hst.checkpoint import load_model
         from hst.envinfo import resolve_device
 
@@ -100,17 +101,21 @@ class Restorer:
         self.checkpoint = Path(checkpoint)
         model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
         self.model = model.to(self.device).eval()
+        # torch.compile with dynamic shapes (images differ in size); the seeded draws use a torch.Generator,
+        # which stays outside the graph, so the positions drawn are those of the eager model.
+        self.compiled = bool(compile)
+        self.forward = torch.compile(self.model, dynamic=True, backend=COMPILE_BACKEND) if compile else self.model
 
     def _forward(self, x: torch.Tensor, name: str) -> torch.Tensor:
         from hst.models import set_sampling
 
         if self.sampling == "grid":
             set_sampling(self.model, "grid", self.seed)
-            return self.model(x)
+            return self.forward(x)
         total = None
         for draw in range(self.draws):
             set_sampling(self.model, "seeded", image_seed(self.seed, name, draw))
-            out = self.model(x)
+            out = self.forward(x)
             total = out if total is None else total + out
         return total / self.draws
 
@@ -148,7 +153,7 @@ class Restorer:
 
 def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
              sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
-             device: str = "auto", progress: bool = False) -> dict[str, Any]:
+             device: str = "auto", progress: bool = False, compile: bool = False) -> dict[str, Any]:
     """Restore every image of ``set_dir`` into ``out_dir`` and score it; return what eval.json holds."""
     from tqdm import tqdm
 
@@ -163,7 +168,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     columns = protocol_columns(protocol)  # an unknown protocol fails here, before any work
     resolve_draws(sampling, draws)
     pairs = list_pairs(set_dir)
-    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws)
+    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, compile=compile)
     ensure_output_dir(out_dir)
 
     for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):
@@ -189,7 +194,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     record: dict[str, Any] = {
         "format": "hst-eval", "version": 1, **restorer.describe(),
         "set": set_dir.name, "set_dir": str(set_dir.resolve()), "protocol": protocol, "images": len(pairs),
-        "inference_seconds": sum(s for _, s in times), "saved": save, "scored": score,
+        "inference_seconds": sum(s for _, s in times), "saved": save, "scored": score, "compiled": restorer.compiled,
         "environment": environment(restorer.device),
     }
     if score:
@@ -219,6 +224,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-save", action="store_true", help="do not keep the PNGs (scores come from memory)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (dynamic shapes); off by default: not yet measured to pay on a GPU")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -231,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     record = evaluate(
         args.checkpoint, args.set_dir, args.protocol, args.out, sampling=args.sampling, seed=args.seed,
         draws=args.draws, score=not args.no_score, save=not args.no_save, device=args.device,
-        progress=not args.no_progress,
+        progress=not args.no_progress, compile=args.compile,
     )
     print(f"{record['images']} images restored in {record['inference_seconds']:.1f} s ({args.sampling}, seed {args.seed})")
     if "summary" in record:

@@ -19,8 +19,20 @@ A run folder holds:
 Starting the same command again continues from ``checkpoint.pt``. The data order is a pure
 function of (seed, epoch, position) and every RNG the step uses is in the checkpoint, so on
 the CPU the resumed run ends with the same weights, bit for bit, as an uninterrupted one.
-On CUDA the code path is the same (with bf16 autocast and channels_last), but GPU kernels
-that use atomics make runs not bit-identical.
+On CUDA the code path is the same (with bf16 autocast, channels_last, fused AdamW and, with
+``compile``, torch.compile), but GPU kernels that use atomics make runs not bit-identical.
+
+The step does not wait on the device: losses stay there until a log row or a checkpoint,
+where they are read in one transfer and checked (a NaN or infinite loss stops the run,
+naming its iteration, before any checkpoint of later weights is written). One DataLoader
+serves the whole run, its items keyed (epoch, index), so its workers persist across epochs.
+
+Several processes: ``torchrun --nproc_per_node N -m hst train ...`` (gloo on the CPU, nccl
+on CUDA, DistributedDataParallel). Each rank takes its 1/N slice of every global batch of
+the one-process order (``optim.batch_size`` stays the global batch) and its rows of the
+sampler's draws for the whole batch, so the run follows the one-process run to float
+rounding. Rank 0 alone writes the run folder; the checkpoint records the world size, and a
+resume with another is refused unless ``--allow-world-size-change``.
 
 Times: ``train_seconds`` is the wall time of the training loop over the iterations that
 produced the final weights (checkpoint writes included, work that a kill threw away and was
@@ -43,7 +55,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hst.checkpoint import load_checkpoint, save_checkpoint
 from hst.complexity import count_params
@@ -88,20 +100,47 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-class EpochBatches(Sampler):
-    """Batches of one epoch's permutation (the last partial batch dropped), from batch ``start`` on."""
+class RunBatches(Sampler):
+    """This process's batches of the whole run, from iteration ``start`` to ``total``: keys (epoch, i).
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start: int = 0) -> None:
-        self.order = epoch_order(n, seed, epoch)
-        self.batch_size = batch_size
-        self.start = start
+    Iteration t is batch t % per_epoch of epoch t // per_epoch's permutation (the last partial
+    batch dropped); with ``world`` processes, rank r takes the r-th of ``world`` equal slices of
+    that global batch, so every step sees the data of the one-process run.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, total: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.total, self.rank, self.world = start, total, rank, world
+        self.per_epoch = n // batch_size
+        self.local = batch_size // world
 
     def __len__(self) -> int:
-        return len(self.order) // self.batch_size - self.start
+        return max(self.total - self.start, 0)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for b in range(self.start, len(self.order) // self.batch_size):
-            yield self.order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, order = -1, None
+        for t in range(self.start, self.total):
+            e, b = divmod(t, self.per_epoch)
+            if e != epoch:
+                epoch, order = e, epoch_order(self.n, self.seed, e)
+            lo = b * self.batch_size + self.rank * self.local
+            yield [(e, int(i)) for i in order[lo : lo + self.local]]
+
+
+class EpochItems(Dataset):
+    """A dataset with set_epoch indexed by (epoch, i): loader workers that persist across epochs stay in step."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        if self.dataset.epoch != epoch:
+            self.dataset.set_epoch(epoch)
+        return self.dataset[i]
 
 
 @contextlib.contextmanager
@@ -122,18 +161,18 @@ def torch_settings(device: torch.device, threads: int | None) -> Iterator[None]:
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
-    """Torch's CPU (and CUDA) RNG states as uint8 tensors, loadable with weights_only."""
+    """Torch's CPU (and this process's CUDA device) RNG states as uint8 tensors, loadable with weights_only."""
     state: dict[str, Any] = {"torch_cpu": torch.get_rng_state(), "torch_cuda": []}
     if device.type == "cuda":
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+        state["torch_cuda"] = [torch.cuda.get_rng_state(device)]
     return state
 
 
 def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    """Restore what :func:`rng_state` captured."""
+    """Restore what :func:`rng_state` captured (every rank of a run draws alike, so rank 0's state fits all)."""
     torch.set_rng_state(state["torch_cpu"])
     if device.type == "cuda" and state.get("torch_cuda"):
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
+        torch.cuda.set_rng_state(state["torch_cuda"][0], device)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -163,7 +202,56 @@ def _append_log_row(path: Path, row: list[Any]) -> None:
 
 
 def _all_finite(model: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
+def use_compile(config: dict[str, Any], device: torch.device) -> bool:
+    """``compile``: true, false, or auto (on CUDA only: on the CPU it was measured not to pay; see README)."""
+    value = config["compile"]
+    return device.type == "cuda" if value == "auto" else bool(value)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def world_from_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) for a plain process."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise ConfigError("WORLD_SIZE / RANK / LOCAL_RANK: not integers; launch with torchrun") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"WORLD_SIZE={world}, RANK={rank}: not a valid process group; launch with torchrun")
+    return rank, world, local
+
+
+@contextlib.contextmanager
+def process_group(device_name: str, world: int, local: int) -> Iterator[torch.device]:
+    """The device of this process; with several processes, the process group (gloo on the CPU, nccl on CUDA)."""
+    import torch.distributed as dist
+
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        if world > 1 and local >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK={local}: only {torch.cuda.device_count()} CUDA devices here")
+        device = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
+        torch.cuda.set_device(device)
+    if world == 1 or dist.is_initialized():
+        yield device
+        return
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 # ----------------------------------------------------------------------------- training
@@ -203,10 +291,23 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], where: Path) -> No
         )
 
 
-def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume, or find finished) the run of ``config`` in ``out_dir``; return its run record."""
+def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool = True,
+          allow_world_size_change: bool = False) -> dict[str, Any]:
+    """Train (or resume, or find finished) the run of ``config`` in ``out_dir``; return its run record.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) every process calls this; they share the global batch
+    and rank 0 alone writes the run folder.
+    """
     out = Path(out_dir)
-    ensure_output_dir(out)
+    rank, world, local = world_from_env()
+    batch = int(config["optim"]["batch_size"])
+    if batch % world:
+        raise ConfigError(
+            f"optim.batch_size: {batch} does not split over {world} processes (WORLD_SIZE); "
+            "the global batch stays the recipe's, so use a process count that divides it"
+        )
+    if rank == 0:
+        ensure_output_dir(out)
     paths = {name: out / name for name in ("checkpoint.pt", "model.pt", "train_log.csv", "run.json")}
     previous = _previous_run(paths["run.json"])
     if previous is not None:
@@ -217,22 +318,75 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool 
         return previous
 
     set_dir, cache_dir = _resolve_paths(config)
-    device = resolve_device(config["device"])
-    with torch_settings(device, config["threads"]):
-        return _train(config, out, paths, previous, set_dir, cache_dir, device, progress)
+    with process_group(config["device"], world, local) as device, torch_settings(device, config["threads"]):
+        return _train(config, out, paths, previous, set_dir, cache_dir, device, progress,
+                      rank=rank, world=world, allow_world_size_change=allow_world_size_change)
+
+
+class LossWindow:
+    """The training losses since the last log row, kept on the device until the log interval or a checkpoint.
+
+    ``flush`` copies the pending losses to the host in one transfer (summed over processes), checks
+    them, and adds them in order to ``loss_sum`` as Python floats: the same sums as reading
+    ``float(loss)`` every iteration, without a host/device synchronisation per step.
+    """
+
+    def __init__(self, loss_sum: float = 0.0, count: int = 0, world: int = 1) -> None:
+        self.loss_sum, self.count, self.world = float(loss_sum), int(count), world
+        self.pending: list[torch.Tensor] = []
+        self.first_iteration = 0
+
+    def add(self, loss: torch.Tensor, iteration: int) -> None:
+        if not self.pending:
+            self.first_iteration = iteration
+        self.pending.append(loss.detach())
+
+    def flush(self) -> tuple[int, float] | None:
+        """Fold the pending losses in; return (iteration, value) of the first non-finite one, if any."""
+        if not self.pending:
+            return None
+        values = torch.stack(self.pending).double()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(values)  # every process: the mean loss of the global batch
+            values /= self.world
+        self.pending = []
+        for k, value in enumerate(values.cpu().tolist()):
+            if not math.isfinite(value):
+                return self.first_iteration + k, value
+            self.loss_sum += value
+            self.count += 1
+        return None
+
+    def mean(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+    def reset(self) -> None:
+        self.loss_sum, self.count = 0.0, 0
+
+    def state(self) -> dict[str, Any]:
+        return {"loss_sum": self.loss_sum, "count": self.count}
 
 
 def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: dict[str, Any] | None,
-           set_dir: Path, cache_dir: Path, device: torch.device, progress: bool) -> dict[str, Any]:
-    """The body of :func:`train`, run under fixed torch settings."""
+           set_dir: Path, cache_dir: Path, device: torch.device, progress: bool, *,
+           rank: int = 0, world: int = 1, allow_world_size_change: bool = False) -> dict[str, Any]:
+    """The body of :func:`train`, run under fixed torch settings (and, with several processes, a process group)."""
     from tqdm import tqdm
 
     from hst import build_model
     from hst.data.patches import PatchDataset, prepare_cache
+    from hst.models import shard_sampling
 
     data_cfg, optim_cfg, sched_cfg = config["data"], config["optim"], config["schedule"]
     seed, batch = int(config["seed"]), int(optim_cfg["batch_size"])
-    prepare_cache(set_dir, cache_dir)
+    lead = rank == 0  # writes the run folder
+    if lead:
+        prepare_cache(set_dir, cache_dir)
+    _barrier(world)
+    if not lead:
+        prepare_cache(set_dir, cache_dir)  # up to date now: reads the index only
     dataset = PatchDataset(
         cache_dir, patch_size=data_cfg["patch_size"], patches_per_image=data_cfg["patches_per_image"],
         seed=seed, augment=data_cfg["augment"],
@@ -245,35 +399,56 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
         )
     total = int(sched_cfg["iterations"] or sched_cfg["epochs"] * per_epoch)
 
-    torch.manual_seed(seed)
-    model = build_model(config["model"]["variant"], **model_overrides(config)).to(device)
+    torch.manual_seed(seed)  # the same on every process: the sampler's draws stay in step
+    net = build_model(config["model"]["variant"], **model_overrides(config)).to(device)
+    net.check_inputs = False  # patches of a uint8 cache are finite: no isfinite() sync (nor graph break) per step
+    shard_sampling(net, rank, world)
     cuda = device.type == "cuda"
     if cuda:
-        model = model.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
     lr, lr_min = float(optim_cfg["lr"]), float(optim_cfg["lr_min"])
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=lr, betas=tuple(optim_cfg["betas"]), weight_decay=optim_cfg["weight_decay"]
+        net.parameters(), lr=lr, betas=tuple(optim_cfg["betas"]), weight_decay=optim_cfg["weight_decay"],
+        **({"fused": True} if cuda else {}),
     )
     warmup, grad_clip = int(optim_cfg["warmup_iterations"]), optim_cfg["grad_clip"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: cosine_factor(t, total, lr, lr_min, warmup))
     loss_fn = build_loss(config)
 
-    start, base_seconds, window = 0, 0.0, {"loss_sum": 0.0, "count": 0}
+    start, base_seconds, window = 0, 0.0, LossWindow(world=world)
     if paths["checkpoint.pt"].exists():
         ckpt = load_checkpoint(paths["checkpoint.pt"], map_location="cpu")
         if "run_config" not in ckpt or "optimizer" not in ckpt:
             raise CheckpointError(f"{paths['checkpoint.pt']}: not a resumable training checkpoint")
         _check_same_run(ckpt["run_config"], config, out)
+        trained_with = int(ckpt.get("world_size", 1))
+        if trained_with != world and not allow_world_size_change:
+            how = f"torchrun --nproc_per_node {trained_with} -m hst train" if trained_with > 1 else "python -m hst train"
+            raise ConfigError(
+                f"{paths['checkpoint.pt']}: this run was trained with {trained_with} process(es) and would resume "
+                f"with {world}; resume with `{how}`, or pass --allow-world-size-change "
+                "(same global batch and data, other float rounding)"
+            )
         try:
-            model.load_state_dict(ckpt["state_dict"])
+            net.load_state_dict(ckpt["state_dict"])
             optimizer.load_state_dict(ckpt["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{paths['checkpoint.pt']}: does not fit this run's model ({exc})") from None
         scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"], device)
         start, base_seconds = int(ckpt["iteration"]), float(ckpt["train_seconds"])
-        window = dict(ckpt["log_window"])
-    _keep_log_rows(paths["train_log.csv"], start)
+        window = LossWindow(**ckpt["log_window"], world=world)
+    if lead:
+        _keep_log_rows(paths["train_log.csv"], start)
+
+    model: torch.nn.Module = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if cuda else None)
+    compiled = use_compile(config, device)
+    if compiled:
+        model = torch.compile(model)
 
     env = environment(device)
     # Earlier processes stay on record, also those whose work was lost before a first checkpoint.
@@ -283,19 +458,22 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
             seg["status"] = "interrupted"
     segment = {
         "started_utc": now_utc(), "ended_utc": None, "start_iteration": start, "end_iteration": start,
-        "seconds": 0.0, "status": "running", "error": None, "threads": torch.get_num_threads(), **env,
+        "seconds": 0.0, "status": "running", "error": None, "threads": torch.get_num_threads(),
+        "world_size": world, "compiled": compiled, **env,
     }
     segments.append(segment)
     record = {
         "format": RUN_FORMAT, "version": 1, "status": "running", "config": config,
-        "model_config": model.config, "seed": seed, "params": count_params(model),
+        "model_config": net.config, "seed": seed, "params": count_params(net),
         "data": {"train_set": str(set_dir), "cache_dir": str(cache_dir), "images": len(dataset) // data_cfg["patches_per_image"],
                  "patches_per_epoch": len(dataset), "iterations_per_epoch": per_epoch},
-        "iterations": total, "epochs": total / per_epoch, "iteration": start,
+        "iterations": total, "epochs": total / per_epoch, "iteration": start, "world_size": world,
         "train_seconds": base_seconds, "wall_seconds_all_segments": 0.0, "environment": env, "segments": segments,
     }
 
     def save_record(status: str) -> None:
+        if not lead:
+            return
         segment["seconds"] = time.perf_counter() - t0
         segment["ended_utc"] = now_utc() if status != "running" else None
         segment["status"] = status
@@ -303,72 +481,75 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
         record["wall_seconds_all_segments"] = sum(s["seconds"] for s in segments)
         write_json(paths["run.json"], record)
 
+    def check_losses() -> None:
+        bad = window.flush()
+        if bad is not None:
+            raise TrainingDiverged(
+                f"iteration {bad[0]}: loss is {bad[1]}; training stopped, {_last_good(paths['checkpoint.pt'])}"
+            )
+
     def save_resumable(iteration: int, epoch: int) -> None:
-        if not _all_finite(model):
+        check_losses()
+        if not _all_finite(net):
             raise TrainingDiverged(
                 f"iteration {iteration}: the weights hold NaN or infinite values; training stopped, "
                 f"{_last_good(paths['checkpoint.pt'])}"
             )
         seconds = base_seconds + time.perf_counter() - t0
-        save_checkpoint(
-            paths["checkpoint.pt"], model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-            iteration=iteration, epoch=epoch, rng=rng_state(device), train_seconds=seconds,
-            log_window=dict(window), run_config=config,
-        )
+        if lead:
+            save_checkpoint(
+                paths["checkpoint.pt"], net, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                iteration=iteration, epoch=epoch, rng=rng_state(device), train_seconds=seconds,
+                log_window=window.state(), run_config=config, world_size=world,
+            )
         record["iteration"], record["train_seconds"] = iteration, seconds
         segment["end_iteration"] = iteration
         save_record("running")
 
+    workers = int(data_cfg["workers"])
+    loader = DataLoader(
+        EpochItems(dataset), batch_sampler=RunBatches(len(dataset), batch, seed, start, total, rank, world),
+        num_workers=workers, persistent_workers=workers > 0, pin_memory=cuda, generator=torch.Generator(),
+    )
     t0 = time.perf_counter()
     save_record("running")
-    bar = tqdm(total=total, initial=start, desc=f"train {out.name}", unit="it", disable=None if progress else True, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=start, desc=f"train {out.name}", unit="it",
+               disable=None if progress and lead else True, dynamic_ncols=True)
     window_t0, window_images = time.perf_counter(), 0
     it = start
     try:
-        while it < total:
-            epoch, step = divmod(it, per_epoch)
-            dataset.set_epoch(epoch)
-            loader = DataLoader(
-                dataset, batch_sampler=EpochBatches(len(dataset), batch, seed, epoch, step),
-                num_workers=data_cfg["workers"], pin_memory=cuda, generator=torch.Generator(),
-            )
-            for inp, target in loader:
-                if it >= total:
-                    break
-                inp, target = inp.to(device, non_blocking=True), target.to(device, non_blocking=True)
-                if cuda:
-                    inp, target = inp.contiguous(memory_format=torch.channels_last), target.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                    restored = model(inp)
-                loss = loss_fn(restored.float(), target)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"iteration {it + 1}: loss is {value}; training stopped, {_last_good(paths['checkpoint.pt'])}"
-                    )
-                current_lr = optimizer.param_groups[0]["lr"]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                scheduler.step()
-                it += 1
-                window["loss_sum"] += value
-                window["count"] += 1
-                window_images += inp.shape[0]
-                bar.update(1)
-                if it % sched_cfg["log_every"] == 0 or it == total:
-                    now = time.perf_counter()
+        for inp, target in loader:
+            epoch = it // per_epoch
+            inp, target = inp.to(device, non_blocking=True), target.to(device, non_blocking=True)
+            if cuda:
+                inp, target = inp.contiguous(memory_format=torch.channels_last), target.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                restored = model(inp)
+            loss = loss_fn(restored.float(), target)
+            current_lr = optimizer.param_groups[0]["lr"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+            optimizer.step()
+            scheduler.step()
+            it += 1
+            window.add(loss, it)
+            window_images += inp.shape[0] * world
+            bar.update(1)
+            if it % sched_cfg["log_every"] == 0 or it == total:
+                check_losses()
+                now = time.perf_counter()
+                if lead:
                     _append_log_row(paths["train_log.csv"], [
-                        it, epoch, f"{window['loss_sum'] / window['count']:.6g}", f"{current_lr:.6g}",
+                        it, epoch, f"{window.mean():.6g}", f"{current_lr:.6g}",
                         f"{window_images / max(now - window_t0, 1e-9):.2f}", f"{base_seconds + now - t0:.1f}",
                     ])
-                    bar.set_postfix(loss=f"{window['loss_sum'] / window['count']:.4g}", lr=f"{current_lr:.3g}")
-                    window.update(loss_sum=0.0, count=0)
-                    window_t0, window_images = now, 0
-                if it % sched_cfg["checkpoint_every"] == 0 or it == total:
-                    save_resumable(it, it // per_epoch)
+                bar.set_postfix(loss=f"{window.mean():.4g}", lr=f"{current_lr:.3g}")
+                window.reset()
+                window_t0, window_images = now, 0
+            if it % sched_cfg["checkpoint_every"] == 0 or it == total:
+                save_resumable(it, it // per_epoch)
     except TrainingDiverged as exc:
         segment["error"] = str(exc)
         save_record("diverged")
@@ -379,12 +560,15 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
         raise
     finally:
         bar.close()
+        del loader  # persistent workers end here
 
     record["train_seconds"] = base_seconds + time.perf_counter() - t0
-    run_meta = {k: record[k] for k in ("config", "seed", "iterations", "epochs", "train_seconds", "params")}
-    run_meta.update(git=env["git"], versions=env["versions"], device=env["device"], finished_utc=now_utc())
-    save_checkpoint(paths["model.pt"], model, run=json.loads(json.dumps(run_meta)))  # plain types for weights_only
-    save_record("finished")
+    if lead:
+        run_meta = {k: record[k] for k in ("config", "seed", "iterations", "epochs", "train_seconds", "params")}
+        run_meta.update(git=env["git"], versions=env["versions"], device=env["device"], finished_utc=now_utc())
+        save_checkpoint(paths["model.pt"], net, run=json.loads(json.dumps(run_meta)))  # plain types for weights_only
+        save_record("finished")
+    _barrier(world)
     return record
 
 
@@ -411,6 +595,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--allow-world-size-change", action="store_true",
+        help="resume a checkpoint written with another number of processes (torchrun --nproc_per_node)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -423,7 +611,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--out: give the run folder (RUNDIR) to train into")
     out = Path(args.out)
     finished_before = (out / "model.pt").exists()
-    record = train(config, out, progress=not args.no_progress)
+    record = train(config, out, progress=not args.no_progress, allow_world_size_change=args.allow_world_size_change)
+    if world_from_env()[0] != 0:
+        return 0
     if finished_before:
         print(f"{out}: already finished (model.pt exists); nothing to do")
     else:

@@ -38,7 +38,7 @@ def test_yaml_then_overrides(tmp_path):
     [
         ("optim.lrr=1", "optim.lrr: unknown key (did you mean optim.lr?)"),
         ("data.patchsize=64", "data.patchsize: unknown key (did you mean data.patch_size?)"),
-        ("zzz=1", "zzz: unknown key (valid keys: model, data, optim, schedule, loss, seed, device, threads)"),
+        ("zzz=1", "zzz: unknown key (valid keys: model, data, optim, schedule, loss, seed, device, threads, compile)"),
         ("model.samplr=max", "model.samplr: unknown key (did you mean model.sampler?)"),
     ],
 )

@@ -304,3 +304,17 @@ def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, ca
                  "--no-progress"]) == 0
     assert (tmp_path / "floor" / "per_image.csv").read_text() == (copy / "per_image.csv").read_text()
     assert (tmp_path / "floor" / "summary.csv").read_text() == (copy / "summary.csv").read_text()
+
+
+def test_compiled_model_restores_as_the_eager_one(checkpoint, tiny_set, tmp_path, monkeypatch):
+    import hst.evaluate
+
+    monkeypatch.setattr(hst.evaluate, "COMPILE_BACKEND", "eager")  # dynamo's graphs, run by eager kernels
+    torch._dynamo.reset()
+    evaluate(checkpoint, tiny_set, "derain", tmp_path / "eager", device="cpu")
+    info = evaluate(checkpoint, tiny_set, "derain", tmp_path / "compiled", device="cpu", compile=True)
+    assert info["compiled"] is True
+    eager, compiled = pngs(tmp_path / "eager" / "restored"), pngs(tmp_path / "compiled" / "restored")
+    assert eager.keys() == compiled.keys() and len(eager) == 3
+    for name in eager:  # the same seeded draws per image: the same restorations
+        assert np.array_equal(eager[name], compiled[name]), name

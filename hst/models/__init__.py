@@ -57,8 +57,17 @@ def set_sampling(model: torch.nn.Module, policy: str = "seeded", seed: int = 0) 
     return model
 
 
+def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Module:
+    """Data-parallel training: training draws of process ``rank`` of ``world`` (each with an equal slice
+    of the global batch) are its rows of the draws of the whole batch, so N processes draw as one does."""
+    for module in model.modules():
+        if isinstance(module, StochasticSampler):
+            module.rank, module.world = int(rank), int(world)
+    return model
+
+
 __all__ = [
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
-    "VARIANTS", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling",
+    "VARIANTS", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",
 ]

@@ -44,6 +44,9 @@ class StochasticSampler(nn.Module):
         # sampler of a model); training draws come from torch's global RNG.
         self.eval_policy = "seeded"
         self.generator: torch.Generator | None = None
+        # Data-parallel training (`shard_sampling`): this process is `rank` of `world`, each with an
+        # equal slice of the global batch; every process draws the whole batch and keeps its rows.
+        self.rank, self.world = 0, 1
 
     def draw_offsets(self, batch: int, h: int, w: int, device: torch.device) -> torch.Tensor:
         """Offsets in [0, r*r) for every region, B x h x w, by the current mode and policy."""
@@ -52,7 +55,9 @@ class StochasticSampler(nn.Module):
             return torch.zeros(batch, h, w, dtype=torch.long, device=device)
         if not self.training and self.generator is not None:
             return torch.randint(n, (batch, h, w), generator=self.generator).to(device)
-        return torch.randint(n, (batch, h, w), device=device)
+        if self.world == 1:
+            return torch.randint(n, (batch, h, w), device=device)
+        return torch.randint(n, (batch * self.world, h, w), device=device)[self.rank * batch : (self.rank + 1) * batch]
 
     def positions(self, x: torch.Tensor) -> torch.Tensor:
         """Flat indices into H x W of the elements this pass keeps, B x (H/r * W/r)."""

@@ -125,3 +125,14 @@ def test_paper_study_dry_run_lists_downloads_without_network():
     assert "extended by additional config" not in text  # paper.yaml stands alone, not merged into the default
     for rule in ("fetch", "check", "prepare", "train", "infer", "score", "tables", "complexity"):
         assert rule in text
+
+
+def test_trainings_asking_for_several_gpus_run_under_torchrun():
+    base = ["-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "train"]
+    one = snakemake(REPO, *base)
+    text = one.stdout + one.stderr
+    assert "python -m hst train --config" in text and "torchrun" not in text
+    four = snakemake(REPO, *base, "--set-resources", "train:gpu=4", "--resources", "gpu=4")
+    text = four.stdout + four.stderr
+    assert "torchrun --standalone --nproc_per_node 4 -m hst train --config" in text
+    assert "python -m hst train" not in text

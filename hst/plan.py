@@ -1,0 +1,252 @@
+"""What a study costs before it starts: iterations, images and wall time per training, downloads and disk.
+
+``python -m hst plan [--configfile config/paper.yaml] [--throughput IMG_PER_S]``
+
+The wall time of a training is its images divided by its throughput. ``--throughput`` is
+HST-tiny's training throughput (images/s) at the recipe's patch size on the device the study
+will use (e.g. from ``benchmarks/bench_gpu_train.py``); without it, a few training steps of
+HST-tiny are measured here, on this machine. Other models' throughput is scaled by their
+forward MACs per image (fvcore, as Table 1), so HST-double at twice the MACs takes twice as
+long. Evaluation, data preparation and checkpoint writes are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hst.errors import ConfigError
+
+DEFAULT_STUDY = "config/config.yaml"
+
+
+@dataclass
+class TrainingPlan:
+    """One training of the study: its size and its estimated wall time."""
+
+    run: str
+    model: str
+    patch: int
+    batch: int
+    train_set: str
+    pairs: int
+    iterations: int
+    images: int
+    macs: int
+    seconds: float
+    params: int
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def human_time(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def folder_bytes(path: Path) -> int | None:
+    if not path.is_dir():
+        return None
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def train_pairs(study, name: str) -> int:
+    """Pairs of a training set: the synthetic twin's count, or the registry's count for a real set."""
+    if study.source == "synthetic":
+        return int(study.config["data"]["synthetic"]["train_count"])
+    from hst.data.registry import load_registry
+
+    return load_registry(study.config["data"].get("registry_override")).get(name).pairs
+
+
+def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
+    """HST-tiny training images/s on this machine (CUDA if present: batch 32, bf16; else the CPU: batch 2)."""
+    import torch
+
+    from hst.models import build_model
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    batch = 32 if cuda else 2
+    torch.manual_seed(0)
+    model = build_model("tiny").to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    x = torch.rand(batch, 3, patch, patch, device=device)
+
+    def step() -> None:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            out = model(x)
+        loss = torch.nn.functional.l1_loss(out.float(), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    rate = batch * steps / (time.perf_counter() - t0)
+    where = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    return rate, f"measured here: HST-tiny, batch {batch}, {patch}x{patch}, {where}, eager"
+
+
+def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
+    """Every training of ``study`` (``Study.runs``), sized from its recipe and its set."""
+    from hst.complexity import count_macs, count_params
+    from hst.config import load_config, model_overrides
+    from hst.models import build_model
+
+    macs_cache: dict[str, tuple[int, int]] = {}
+
+    def model_cost(config: dict[str, Any], patch: int) -> tuple[int, int]:
+        """(MACs per image, parameters); the sampler aside (a gather or a pooling: no MACs to speak of)."""
+        model = build_model(config["model"]["variant"], **model_overrides(config))
+        key = json.dumps([{k: v for k, v in model.config.items() if k != "sampler"}, patch], sort_keys=True)
+        if key not in macs_cache:
+            macs_cache[key] = (count_macs(model, patch)[0], count_params(model))
+        return macs_cache[key]
+
+    ref_macs = model_cost(load_config(study.recipe, ["model.variant=tiny"]), patch0)[0]
+    plans = []
+    for run in study.runs.values():
+        config = load_config(study.recipe, run.train_args())
+        data, batch = config["data"], int(config["optim"]["batch_size"])
+        pairs = train_pairs(study, run.train_set)
+        per_epoch = pairs * int(data["patches_per_image"]) // batch
+        if per_epoch == 0:
+            raise ConfigError(f"{run.name}: optim.batch_size {batch} is more than an epoch of {run.train_set}")
+        schedule = config["schedule"]
+        iterations = int(schedule["iterations"] or schedule["epochs"] * per_epoch)
+        macs, params = model_cost(config, int(data["patch_size"]))
+        rate = throughput * ref_macs / macs
+        name = f"HST-{config['model']['variant']}" + (f" ({run.sampler})" if run.sampler != "stochastic" else "")
+        plans.append(TrainingPlan(run.name, name, int(data["patch_size"]), batch, run.train_set, pairs, iterations,
+                                  iterations * batch, macs, iterations * batch / rate, params))
+    return plans
+
+
+def data_rows(study) -> tuple[list[list[str]], int, int, list[str]]:
+    """(rows: archive or set, downloads, disk; known download bytes; known disk bytes; notes)."""
+    root = Path(study.root)
+    rows, download, disk, notes = [], 0, 0, []
+    if study.source == "synthetic":
+        syn = study.config["data"]["synthetic"]
+        for name in study.sets:
+            split = "train" if name in study.train_sets else "test"
+            size = syn[f"{split}_size"]
+            h, w = (size, size) if isinstance(size, int) else size
+            pixels = syn[f"{split}_count"] * h * w * 3 * 2  # input + target, uint8
+            on_disk = folder_bytes(root / name)
+            cache = pixels if split == "train" else 0
+            rows.append([name, f"synthesised ({syn[f'{split}_count']} pairs {w}x{h})", "-",
+                         human_bytes(on_disk if on_disk is not None else pixels) + ("" if on_disk is not None else " (raw pixels, at most)"),
+                         human_bytes(cache) if cache else "-"])
+            disk += (on_disk if on_disk is not None else pixels) + cache
+        return rows, 0, disk, notes
+    from hst.data.registry import load_registry
+
+    registry = load_registry(study.config["data"].get("registry_override"))
+    seen: set[str] = set()
+    for name in study.sets:
+        entry = registry.get(name)
+        archive = entry.copies[0].archive if entry.copies else None
+        new = archive is not None and archive.name not in seen
+        if archive is not None:
+            seen.add(archive.name)
+        size = archive.size if archive is not None else None
+        if new and size is not None:
+            download += size
+            disk += 2 * size  # the archive, and its pairs extracted (already-compressed images: about as large)
+        elif new:
+            notes.append(f"{archive.file}: size not pinned in the registry; not in the totals")
+        cache_index = root / "_cache" / name / "index.json"
+        cache = json.loads(cache_index.read_text()).get("bytes") if cache_index.exists() else None
+        if name in study.train_sets:
+            disk += cache or 0
+            if cache is None:
+                notes.append(f"{name}: patch cache (uncompressed pixels, several times the archive) known after `hst data prepare`")
+        rows.append([name, f"{entry.pairs:,}", f"{archive.file if archive else '-'}" + ("" if new else " (shared)"),
+                     human_bytes(size) if new else "-",
+                     human_bytes(cache) if cache is not None else ("unknown" if name in study.train_sets else "-")])
+    return rows, download, disk, notes
+
+
+def table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, rows)]) + "\n"
+
+
+def render(study, source: str, plans: list[TrainingPlan], throughput: float, how: str,
+           data: tuple[list[list[str]], int, int, list[str]]) -> str:
+    out = io.StringIO()
+    out.write(f"study: {study.name} ({source}); recipe {study.recipe}\n")
+    out.write(f"throughput: {throughput:.3g} images/s for HST-tiny ({how}); other models scaled by MACs per image\n\n")
+    rows = [[p.run, p.model, p.train_set, f"{p.pairs:,}", f"{p.patch}x{p.patch}", str(p.batch), f"{p.iterations:,}",
+             f"{p.images:,}", f"{p.macs / 1e9:.2f}", f"{p.images / p.seconds:.3g}", human_time(p.seconds)] for p in plans]
+    total_it, total_img, total_s = sum(p.iterations for p in plans), sum(p.images for p in plans), sum(p.seconds for p in plans)
+    rows.append(["total", f"{len(plans)} trainings", "", "", "", "", f"{total_it:,}", f"{total_img:,}", "", "", human_time(total_s)])
+    out.write(table(["training", "model", "train set", "pairs", "patch", "batch", "iterations", "images", "GMACs/img",
+                     "img/s", "est. time"], rows, right={3, 5, 6, 7, 8, 9, 10}))
+    data_table, download, disk, notes = data
+    out.write(f"\ndata ({study.source}, under {study.root}):\n")
+    out.write(table(["set", "pairs", "archive", "download", "patch cache"] if study.source == "real"
+                    else ["set", "source", "download", "on disk", "patch cache"], data_table, right={3, 4}))
+    results = sum(p.params * 4 * 4 for p in plans)  # model.pt + checkpoint.pt (weights, AdamW's two moments)
+    out.write(f"\nresults (under {study.results}): checkpoints and weights {human_bytes(results)}; restored test images "
+              f"about the size of the test sets' targets ({len(study.evaluations())} evaluations)\n")
+    out.write(f"\ntotal: {human_time(total_s)} of training ({total_it:,} iterations, {total_img:,} images); "
+              f"downloads {human_bytes(download)}; disk at least {human_bytes(disk + results)}\n")
+    for note in dict.fromkeys(notes):
+        out.write(f"  note: {note}\n")
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--configfile", default=DEFAULT_STUDY, metavar="STUDY.yaml",
+                        help=f"the study (default {DEFAULT_STUDY}); its recipe path is read from the current folder")
+    parser.add_argument("--throughput", type=float, metavar="IMG_PER_S",
+                        help="HST-tiny training images/s at the recipe's patch size on the study's device "
+                             "(all GPUs of a multi-GPU run together); omitted: measured here with a few steps")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hst.config import load_config
+    from hst.study import Study
+
+    if args.throughput is not None and not args.throughput > 0:
+        raise ConfigError(f"--throughput: {args.throughput} is not a positive number of images per second")
+    study = Study.from_file(args.configfile)
+    patch0 = int(load_config(study.recipe)["data"]["patch_size"])
+    if args.throughput is not None:
+        throughput, how = args.throughput, f"given, at {patch0}x{patch0}"
+    else:
+        throughput, how = measure_throughput(patch0)
+    plans = plan_trainings(study, throughput, patch0)
+    print(render(study, args.configfile, plans, throughput, how, data_rows(study)), end="")
+    return 0
