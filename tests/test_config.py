@@ -12,7 +12,8 @@ from hst.errors import ConfigError
 
 def test_defaults_are_the_papers_recipe():
     config = build_config()
-    assert config["optim"] == {"lr": 3e-4, "lr_min": 1e-6, "betas": [0.9, 0.999], "weight_decay": 0.02, "batch_size": 32}
+    assert config["optim"] == {"lr": 3e-4, "lr_min": 1e-6, "betas": [0.9, 0.999], "weight_decay": 0.02, "batch_size": 32,
+                               "warmup_iterations": 0, "grad_clip": None}  # the paper states neither
     assert config["data"]["patch_size"] == 128
     assert config["schedule"]["epochs"] == 250 and config["schedule"]["iterations"] is None
     assert config["model"] == {"variant": "tiny"}

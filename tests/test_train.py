@@ -103,6 +103,45 @@ def test_cosine_schedule_runs_from_lr_to_lr_min():
     assert all(a > b for a, b in zip(values, values[1:]))
 
 
+def test_warmup_rises_linearly_then_the_cosine_takes_over():
+    assert [cosine_factor(t, 100, 1e-3, 1e-5, warmup=4) for t in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert cosine_factor(10, 100, 1e-3, 1e-5, warmup=4) == cosine_factor(10, 100, 1e-3, 1e-5)
+    assert cosine_factor(100, 100, 1e-3, 1e-5, warmup=4) * 1e-3 == pytest.approx(1e-5)
+
+
+def test_logged_lr_follows_the_warmup(rain_set, tmp_path):
+    train(small(rain_set, "optim.warmup_iterations=4", "optim.lr=1e-3", "schedule.log_every=1"), tmp_path, progress=False)
+    lrs = [float(row["lr"]) for row in log_rows(tmp_path)]
+    assert lrs[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+
+
+def test_gradient_clipping_bounds_each_step(rain_set, tmp_path):
+    """optim.grad_clip: every step's gradients are rescaled to that global L2 norm before AdamW steps."""
+    import hst.train as T
+
+    seen = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        total = real(params, max_norm, *args, **kwargs)
+        seen.append((float(total), float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]))), max_norm))
+        return total
+
+    T.torch.nn.utils.clip_grad_norm_ = spy
+    try:
+        train(small(rain_set, "optim.grad_clip=0.001", "schedule.iterations=3"), tmp_path / "clip", progress=False)
+    finally:
+        T.torch.nn.utils.clip_grad_norm_ = real
+    assert len(seen) == 3
+    for before, after, max_norm in seen:
+        assert max_norm == 0.001 and before > max_norm and after == pytest.approx(max_norm, rel=1e-3)
+    train(small(rain_set, "schedule.iterations=3"), tmp_path / "plain", progress=False)
+    clipped, plain = state_of(tmp_path / "clip" / "model.pt"), state_of(tmp_path / "plain" / "model.pt")
+    assert any(not torch.equal(clipped[k], plain[k]) for k in plain)
+
+
 def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
     a = epoch_order(10, 1, 0)
     assert sorted(a.tolist()) == list(range(10))

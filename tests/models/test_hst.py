@@ -91,3 +91,13 @@ def test_bad_input_is_a_clear_error(tiny):
     x[0, 1, 3, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         tiny(x)
+
+
+def test_zero_head_starts_from_the_identity():
+    """zero_head (our choice for short runs): M = 0 at initialisation, so I' = I exactly."""
+    from hst import build_model
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 24, 40)
+    assert torch.equal(build_model("tiny", dim=8, zero_head=True)(x), x)
+    assert not torch.equal(build_model("tiny", dim=8)(x), x)

@@ -18,7 +18,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).pa
 
 
 def tiny_study(tmp: Path) -> Path:
-    """The default study shrunk: 2 rain test sets, 2 blur test sets, 3 ablation runs, a few iterations."""
+    """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations."""
     recipe = yaml.safe_load((REPO / "config/recipes/synthetic.yaml").read_text())
     recipe["data"]["patch_size"] = 32
     recipe["optim"]["batch_size"] = 2
@@ -28,8 +28,8 @@ def tiny_study(tmp: Path) -> Path:
     study["recipe"] = str(tmp / "recipe.yaml")
     study["data"]["synthetic"].update(train_count=3, test_count=2, train_size=40, test_size=[24, 40])
     study["experiments"]["derain"]["test_sets"] = ["Rain100H", "Rain100L"]
-    study["experiments"]["deblur"]["test_sets"] = ["GoPro-test", "RealBlur-J"]
-    study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"])
+    study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
+    study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"], seeds=[0, 1], overrides={})
     study["heatmap"]["passes"] = 10
     path = tmp / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -66,7 +66,12 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     assert set(t6.sampler.dropna()) == {"stochastic", "max"}
     assert (tables / "fig6_heatmap.png").stat().st_size > 1000
     study = json.loads((tmp / "results" / "study.json").read_text())
-    assert set(study["runs"]) == {"derain-tiny", "deblur-tiny", "ablation-tiny-stochastic", "ablation-tiny-max"}
+    assert set(study["runs"]) == {"derain-tiny", "deblur-tiny", "ablation-tiny-stochastic-s0", "ablation-tiny-stochastic-s1",
+                                  "ablation-tiny-max-s0", "ablation-tiny-max-s1"}
+    assert json.loads((tmp / "results/runs/ablation-tiny-max-s1/run.json").read_text())["seed"] == 1
+    t6md = (tables / "table6.md").read_text()
+    assert "mean of 2" in t6md and "±" in t6md and "Δ PSNR vs HST-tiny stochastic" in t6md
+    assert len(t6[t6.seeds.astype(str).str.startswith("seed")]) == 4  # per-seed rows stay in the CSV
     run = json.loads((tmp / "results/runs/derain-tiny/run.json").read_text())
     assert run["config"]["schedule"]["iterations"] == 4 and run["environment"]["git"]["commit"]
     for rule in ("synth", "check", "prepare", "train", "infer", "score", "tables"):
