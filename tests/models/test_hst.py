@@ -91,3 +91,24 @@ def test_bad_input_is_a_clear_error(tiny):
     x[0, 1, 3, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         tiny(x)
+
+
+@pytest.mark.parametrize("upsampler", ["conv3x3-shuffle", "conv1x1-shuffle", "transposed2x2", "bilinear-conv1x1"])
+@pytest.mark.parametrize("width", [1, 2])
+def test_open_choices_upsampler_and_decoder0_width_build_and_run(upsampler, width):
+    model = build_model("tiny", dim=8, upsampler=upsampler, decoder0_width=width)
+    x = torch.rand(1, 3, 16, 16)
+    assert model(x).shape == x.shape
+    assert model.config["upsampler"] == upsampler and model.config["decoder0_width"] == width
+
+
+def test_default_reading_keeps_the_state_dict_keys():
+    keys = set(build_model("tiny", dim=8).state_dict())
+    assert "ups.0.0.weight" in keys and "reduces.0.weight" in keys and "head.weight" in keys
+
+
+@pytest.mark.parametrize("kwargs, match", [({"upsampler": "nearest"}, "unknown upsampler"),
+                                           ({"decoder0_width": 3}, "decoder0_width must be 1")])
+def test_bad_open_choice_is_a_clear_error(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model("tiny", **kwargs)
