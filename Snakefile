@@ -25,6 +25,8 @@ RESULTS = study.results
 ROOT = study.root
 PATHS = study.paths()
 PY = "python -m hst"
+# Every rule runs in the project's environment (`--software-deployment-method conda`).
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 
 
 include: "workflow/rules/common.smk"

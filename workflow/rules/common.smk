@@ -27,6 +27,17 @@ def summaries():
     return runs + [f"{RESULTS}/eval/input/{s}/summary.csv" for s in study.test_sets]
 
 
+TABLES = [f"table{i}" for i in range(1, 7)]
+HEAT = study.config.get("heatmap")
+
+
+def tables_outputs():
+    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    if HEAT and {"ablation-tiny-stochastic", "ablation-tiny-max"} <= set(study.runs):
+        out.append(f"{PATHS['tables']}/fig6_heatmap.png")
+    return out
+
+
 def override_flag():
     path = study.config["data"].get("registry_override")
     return f"--registry-override {path}" if path else ""

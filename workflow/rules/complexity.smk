@@ -5,5 +5,9 @@ rule complexity:
         PATHS["complexity"],
     log:
         "logs/complexity.log",
+    params:
+        py=PY,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} complexity --format csv -o {output} > {log} 2>&1"
+        "{params.py} complexity --format csv -o {output} > {log} 2>&1"

@@ -1,16 +1,5 @@
 # The cheap last stage: the resolved study, Fig. 6, and Tables 1-6 from the per-run CSVs.
 
-TABLES = [f"table{i}" for i in range(1, 7)]
-HEAT = study.config.get("heatmap")
-
-
-def tables_outputs():
-    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
-    if HEAT and {"ablation-tiny-stochastic", "ablation-tiny-max"} <= set(study.runs):
-        out.append(f"{PATHS['tables']}/fig6_heatmap.png")
-    return out
-
-
 rule study_json:
     output:
         PATHS["study"],
@@ -34,9 +23,16 @@ if HEAT:
             csv=f"{PATHS['tables']}/fig6_heatmap.csv",
         log:
             "logs/heatmap.log",
+        params:
+            py=PY,
+            set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
+            image=HEAT["image"],
+            passes=HEAT["passes"],
+        conda:
+            CONDA_ENV
         shell:
-            "{PY} heatmap --checkpoints {input.stochastic} {input.pooling} --set {ROOT}/{HEAT[set]}"
-            " --image {HEAT[image]} --passes {HEAT[passes]} --png {output.png} --csv {output.csv} > {log} 2>&1"
+            "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --set {params.set_dir}"
+            " --image {params.image} --passes {params.passes} --png {output.png} --csv {output.csv} > {log} 2>&1"
 
 
 rule tables:
@@ -50,5 +46,11 @@ rule tables:
         [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")],
     log:
         "logs/tables.log",
+    params:
+        py=PY,
+        out=lambda wc, output: os.path.dirname(output[0]),
+        baselines=f"{workflow.basedir}/baselines",
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} tables --study {input.study} --out {PATHS[tables]} --baselines {workflow.basedir}/baselines > {log} 2>&1"
+        "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines} > {log} 2>&1"

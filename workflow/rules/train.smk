@@ -15,10 +15,15 @@ rule train:
         train_set=lambda wc: f"{ROOT}/{study.runs[wc.run].train_set}",
         cache=lambda wc: f"{ROOT}/_cache/{study.runs[wc.run].train_set}",
         sets=lambda wc: " ".join(f"--set '{a}'" for a in study.runs[wc.run].train_args()),
+        py=PY,
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{run}}.tsv"
     threads: study.config.get("train_threads", 1)
     resources:
         gpu=1 if study.device == "cuda" else 0,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} train --config {input.recipe} --out {params.out} --no-progress"
+        "{params.py} train --config {input.recipe} --out {params.out} --no-progress"
         " --set data.train_set={params.train_set} --set data.cache_dir={params.cache}"
         " {params.sets} --set threads={threads} >> {log} 2>&1"
