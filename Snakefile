@@ -7,6 +7,7 @@ import os
 
 from hst.errors import HSTError
 from hst.study import Study
+from hst.visual import panel_evaluations
 
 
 # The default study, unless --configfile names another: that one then stands alone (Snakemake
@@ -29,14 +30,20 @@ PY = "python -m hst"
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 
 
+# `snakemake --report results/report.html`: this page, then every output declared with report().
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         tables_outputs(),
+        report_outputs(),

@@ -35,7 +35,39 @@ def tables_outputs():
     out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
     if HEAT and {"ablation-tiny-stochastic", "ablation-tiny-max"} <= set(study.runs):
         out.append(f"{PATHS['tables']}/fig6_heatmap.png")
+    if panel_evaluations(study):
+        out.append(f"{PATHS['tables']}/fig7_visual.png")
     return out
+
+
+REPORT = f"{RESULTS}/report"
+
+
+def report_outputs():
+    """The report's own pieces (the tables as HTML, the plots, the claims, the times)."""
+    names = [f"{t}.html" for t in TABLES] + ["training_curves.png", "cost_quality.png", "psnr_per_image.png",
+                                              "claims.html", "times.html"]
+    return [f"{REPORT}/{n}" for n in names]
+
+
+def provenance():
+    """What the figures come from, for the report's captions: the data source and the recipe."""
+    from hst.config import load_config
+
+    recipe = load_config(study.recipe)
+    sched, data = recipe["schedule"], recipe["data"]
+    length = f"{sched['iterations']} iterations" if sched["iterations"] else f"{sched['epochs']} epochs"
+    if study.source == "synthetic":
+        syn = study.config["data"]["synthetic"]
+        source = (f"SYNTHETIC TWINS of the datasets (seed {syn['seed']}, {syn['test_count']} test pairs per set), "
+                  "not the real sets; not comparable with published numbers")
+    else:
+        source = "the real datasets"
+    return (f"{source}; recipe {study.recipe} ({length}, batch {recipe['optim']['batch_size']}, "
+            f"{data['patch_size']}x{data['patch_size']} patches); study '{study.name}'")
+
+
+PROVENANCE = provenance()
 
 
 def override_flag():

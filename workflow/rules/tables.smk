@@ -19,7 +19,8 @@ if HEAT:
             pooling=f"{RESULTS}/runs/ablation-tiny-max/model.pt",
             ready=data_ready(HEAT["set"]),
         output:
-            png=f"{PATHS['tables']}/fig6_heatmap.png",
+            png=report(f"{PATHS['tables']}/fig6_heatmap.png", caption="../report/heatmap.rst",
+                       category="2 Figures", labels={"figure": "Fig. 6 sampled positions"}),
             csv=f"{PATHS['tables']}/fig6_heatmap.csv",
         log:
             "logs/heatmap.log",
@@ -28,6 +29,7 @@ if HEAT:
             set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
             image=HEAT["image"],
             passes=HEAT["passes"],
+            provenance=PROVENANCE,
         conda:
             CONDA_ENV
         shell:
@@ -54,3 +56,26 @@ rule tables:
         CONDA_ENV
     shell:
         "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines} > {log} 2>&1"
+
+
+if panel_evaluations(study):
+
+    rule visual:
+        # Figs. 7-8: input / HST / target crops of every test set of the derain and deblur experiments.
+        input:
+            study=PATHS["study"],
+            restored=[f"{eval_dir(r, s)}/times.csv" for r, s in panel_evaluations(study)],
+            ready=[data_ready(s) for _, s in panel_evaluations(study)],
+        output:
+            report(f"{PATHS['tables']}/fig7_visual.png", caption="../report/visual.rst",
+                   category="2 Figures", labels={"figure": "Figs. 7-8 visual panels"}),
+        log:
+            "logs/visual.log",
+        params:
+            py=PY,
+            root=lambda wc: ROOT,
+            provenance=PROVENANCE,
+        conda:
+            CONDA_ENV
+        shell:
+            "{params.py} visual --study {input.study} --root {params.root} --png {output} > {log} 2>&1"
