@@ -62,7 +62,9 @@ def cost_quality(points: pd.DataFrame) -> bytes:
     if not tasks:
         raise DataError("no cost/quality points to plot")
     plt = _pyplot()
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 3.6 * len(tasks)), squeeze=False)
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 4.0 * len(tasks)), squeeze=False)
     for row, task in zip(axes, tasks):
         sub = points[points["task"] == task]
         for ax, xcol, xlabel in ((row[0], "params", "parameters"), (row[1], "gmacs", "GMACs at 256x256")):
@@ -72,10 +74,12 @@ def cost_quality(points: pd.DataFrame) -> bytes:
                 ax.scatter(p[xcol], p["psnr"], **style, zorder=3)
                 ax.annotate(p["method"], (p[xcol], p["psnr"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set(xlabel=f"{xlabel} (log scale)", ylabel="PSNR (dB)", title=task)
             ax.grid(alpha=0.3, which="both")
             if shown.empty:
                 ax.text(0.5, 0.5, "no point with both values", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
     return _png(fig)
 
 
