@@ -43,8 +43,11 @@ def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
 
 def comment_lines(path: str | Path) -> list[str]:
     """The ``# `` header lines of a tables-stage CSV (title, provenance, notes)."""
-    with open(path, encoding="utf-8") as fh:
-        return [line[2:].rstrip("\n") for line in fh if line.startswith("# ")]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line[2:].rstrip("\n") for line in fh if line.startswith("# ")]
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc.strerror or exc})") from None
 
 
 def page(title: str, body: str) -> str:
@@ -63,11 +66,17 @@ def table_html(csv_path: str | Path) -> str:
 
 
 # -- study.json ------------------------------------------------------------------------------
-def load_study(study_json: str | Path) -> dict[str, Any]:
+def _json(path: str | Path) -> Any:
     try:
-        return json.loads(Path(study_json).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{study_json}: unreadable study ({exc})") from None
+        raise DataError(f"{path}: unreadable ({exc})") from None
+
+
+def load_study(study_json: str | Path) -> dict[str, Any]:
+    return _json(study_json)
 
 
 def training_logs(study_json: str | Path) -> dict[str, pd.DataFrame]:
@@ -186,12 +195,12 @@ def times_table(study_json: str | Path, benchmarks: str | Path) -> pd.DataFrame:
     for run, r in runs.items():
         path = bench / "train" / f"{run}.tsv"
         b = read_csv(path, sep="\t") if path.exists() else None
-        record = json.loads((root / "runs" / run / "run.json").read_text(encoding="utf-8"))
+        record = _json(root / "runs" / run / "run.json")
         rows.append(_times_row("train", run, "", b, record.get("train_seconds"), record.get("wall_seconds_all_segments")))
         for s in r["test_sets"]:
             path = bench / "infer" / run / f"{s}.tsv"
             meta = root / "eval" / run / s / "eval.json"
-            seconds = json.loads(meta.read_text(encoding="utf-8")).get("inference_seconds") if meta.exists() else None
+            seconds = _json(meta).get("inference_seconds") if meta.exists() else None
             rows.append(_times_row("infer", run, s, read_csv(path, sep="\t") if path.exists() else None, seconds, None))
     return pd.DataFrame(rows)
 

@@ -48,3 +48,13 @@ def test_plots_are_pngs_and_bad_input_is_a_clear_error():
         plots.training_curves({"x": log.drop(columns="lr")})
     with pytest.raises(DataError, match="no training logs"):
         plots.training_curves({})
+
+
+def test_cli_bad_input_is_one_clear_line(tmp_path, capsys):
+    from hst.cli import main
+
+    assert main(["report", "table", "--csv", str(tmp_path / "none.csv"), "-o", str(tmp_path / "t.html")]) == 2
+    assert main(["report", "claims", "-o", str(tmp_path / "c.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'none.csv'}: unreadable (No such file or directory)",
+                   "error: report claims: needs --tables --readings --study"]
