@@ -139,30 +139,38 @@ def _row(df: pd.DataFrame, column: str, prefix: str) -> pd.Series | None:
     return None if hits.empty else hits.iloc[0]
 
 
+def _num(row: pd.Series | None, column: str) -> float | None:
+    """The cell as a number; None where the row or column is absent or the cell is not a plain number."""
+    if row is None or column not in row:
+        return None
+    value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
+    return None if pd.isna(value) else float(value)
+
+
 def claims(tables: str | Path) -> list[dict[str, str]]:
     """The paper's four checkable claims and this study's reading of each, from the tables stage's CSVs."""
     tables = Path(tables)
     t1, t3, t5 = (read_csv(tables / f"table{i}.csv") for i in (1, 3, 5))
     out = []
-    tiny, double = _row(t1, "model", "HST-tiny"), _row(t1, "model", "HST-double")
-    ours = (f"{100 * (1 - tiny['params'] / double['params']):.1f}% ({int(tiny['params']):,} vs {int(double['params']):,})"
-            if tiny is not None and double is not None else "not in this study")
+    p_tiny, p_double = _num(_row(t1, "model", "HST-tiny"), "params"), _num(_row(t1, "model", "HST-double"), "params")
+    ours = (f"{100 * (1 - p_tiny / p_double):.1f}% ({int(p_tiny):,} vs {int(p_double):,})"
+            if p_tiny and p_double else "not in this study")
     out.append({"claim": "HST-tiny has fewer parameters than HST-double", "paper": f"{PAPER_CLAIMS['params']}%",
                 "ours": ours, "from": "Table 1 (default reading of the open choices; see the readings below)"})
-    t_tiny, t_double = _row(t5, "model", "HST-tiny"), _row(t5, "model", "HST-double")
     col = "training time (s)"
-    ours = (f"{100 * (1 - float(t_tiny[col]) / float(t_double[col])):.1f}% ({float(t_tiny[col]):.1f} s vs {float(t_double[col]):.1f} s)"
-            if t_tiny is not None and t_double is not None and col in t5 else "not in this study (no HST-double run)")
+    t_tiny, t_double = _num(_row(t5, "model", "HST-tiny"), col), _num(_row(t5, "model", "HST-double"), col)
+    ours = (f"{100 * (1 - t_tiny / t_double):.1f}% ({t_tiny:.1f} s vs {t_double:.1f} s)"
+            if t_tiny and t_double else "not in this study (no HST-double training time in Table 5)")
     out.append({"claim": "HST-tiny trains in less time than HST-double", "paper": f"{PAPER_CLAIMS['time']}%",
                 "ours": ours, "from": "Table 5 (run.json train_seconds)"})
     hst = t3[t3["method"].astype(str).str.startswith("HST-")]
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
     for key, column, against in (("avg_gain", "Average PSNR", "PreNet"), ("test100_gain", "Test100 PSNR", None)):
         ours = "not in this study"
-        if not hst.empty and column in t3 and pd.notna(pd.to_numeric(hst.iloc[0][column], errors="coerce")):
+        value = None if hst.empty else _num(hst.iloc[0], column)
+        if value is not None:
             pool = baselines[baselines["method"] == against] if against else baselines
             best = pool.loc[pd.to_numeric(pool[column]).idxmax()]
-            value = float(hst.iloc[0][column])
             ours = f"{value - float(best[column]):+.2f} dB ({hst.iloc[0]['method']} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
         what = "average over the five sets, over PreNet" if against else "on Test100, over the best method of Table 3"
         out.append({"claim": f"HST's PSNR gain {what}", "paper": f"+{PAPER_CLAIMS[key]:.2f} dB", "ours": ours,

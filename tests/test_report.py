@@ -58,3 +58,20 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {tmp_path / 'none.csv'}: unreadable (No such file or directory)",
                    "error: report claims: needs --tables --readings --study"]
+
+
+def test_claims_read_the_tables_and_compare_with_the_paper(tmp_path):
+    from hst.report import claims
+
+    pd.DataFrame({"model": ["HST-tiny", "HST-double"], "params": [519, 1000]}).to_csv(tmp_path / "table1.csv", index=False)
+    pd.DataFrame({"method": ["RESCAN", "PreNet", "MSPFN", "HST-tiny [synthetic twins]"],
+                  "in paper's Table 3": [True, True, False, False],
+                  "Test100 PSNR": [25.00, 24.81, 27.50, 27.00], "Average PSNR": [28.59, 29.42, 30.75, 30.00]}
+                 ).to_csv(tmp_path / "table3.csv", index=False)
+    pd.DataFrame({"model": ["degraded input", "HST-tiny", "HST-double"], "training time (s)": [None, 55.3, 100.0]}
+                 ).to_csv(tmp_path / "table5.csv", index=False)
+    rows = {c["paper"]: c["ours"] for c in claims(tmp_path)}
+    assert rows["48.1%"].startswith("48.1% (519 vs 1,000)")
+    assert rows["44.7%"].startswith("44.7% (55.3 s vs 100.0 s)")
+    assert rows["+1.10 dB"].startswith("+0.58 dB (HST-tiny [synthetic twins] 30.00 vs PreNet 29.42")
+    assert rows["+2.97 dB"].startswith("+2.00 dB (HST-tiny [synthetic twins] 27.00 vs RESCAN 25.00")  # MSPFN is not in Table 3
