@@ -47,6 +47,7 @@ def training_curves(logs: dict[str, pd.DataFrame]) -> bytes:
     ax_loss.legend(fontsize=7)
     for ax in (ax_loss, ax_lr):
         ax.grid(alpha=0.3)
+    fig.tight_layout()
     return _png(fig)
 
 
