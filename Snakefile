@@ -5,8 +5,6 @@
 
 import os
 
-import yaml
-
 from hst.errors import HSTError
 from hst.study import Study
 from hst.visual import panel_evaluations
@@ -28,12 +26,9 @@ RESULTS = study.results
 ROOT = study.root
 PATHS = study.paths()
 PY = "python -m hst"
-# Every rule names the project's conda environment, the one environment.yml creates (once, from the
-# repository root: `conda env create -f environment.yml`); then `--software-deployment-method conda`
-# runs each job in it. By name, not by file: Snakemake would copy the file into .snakemake/conda/,
-# where its `pip: -e .` no longer finds the project.
-with open(os.path.join(workflow.basedir, "environment.yml"), encoding="utf-8") as _env:
-    CONDA_ENV = yaml.safe_load(_env)["name"]
+# Every rule names the project's environment file (`--software-deployment-method conda`). Not the
+# environment's name: Snakemake then asks conda to export it even when conda is not used.
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 
 
 # `snakemake --report results/report.html`: this page, then every output declared with report().
