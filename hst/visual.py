@@ -86,7 +86,7 @@ def plot_panels(panels: list[Panel], title: str) -> bytes:
 
     if not panels:
         raise DataError("no panels to draw")
-    fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels) + 0.5), squeeze=False, layout="constrained")
     for row, panel in zip(axes, panels):
         p_in, p_out = panel.psnrs()
         labels = (f"input {p_in:.2f} dB", f"{panel.run} {p_out:.2f} dB", "target")
@@ -97,7 +97,6 @@ def plot_panels(panels: list[Panel], title: str) -> bytes:
             ax.set_title(label, fontsize=8)
         row[0].set_ylabel(f"{panel.test_set}\n{panel.image} @({panel.top},{panel.left})", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
