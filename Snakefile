@@ -7,6 +7,7 @@ import os
 
 from hst.errors import HSTError
 from hst.study import Study
+from hst.visual import panel_evaluations
 
 
 # The default study, unless --configfile names another: that one then stands alone (Snakemake
@@ -25,6 +26,13 @@ RESULTS = study.results
 ROOT = study.root
 PATHS = study.paths()
 PY = "python -m hst"
+# Every rule names the project's environment file (`--software-deployment-method conda`). Not the
+# environment's name: Snakemake then asks conda to export it even when conda is not used.
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
+
+
+# `snakemake --report results/report.html`: this page, then every output declared with report().
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -33,8 +41,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         tables_outputs(),
+        report_outputs(),

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("hst.restore", "restore your own images with a checkpoint"),
     "tables": ("hst.tables", "build the paper's tables from per-run CSVs"),
     "heatmap": ("hst.heatmap", "Fig. 6: how often each position is sampled"),
+    "visual": ("hst.visual", "Figs. 7-8: input / HST / target crops of every test set"),
+    "report": ("hst.report", "the pieces of the HTML report: tables as HTML, curves, cost/quality, claims, times"),
     "regression": ("hst.regression", "compare a run's metrics with the committed reference"),
     "plan": ("hst.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
 }

@@ -57,3 +57,18 @@ def test_cli_prints_markdown_and_csv(capsys, tmp_path):
     assert "HST-tiny" in out and "HST-double" in out and "paper claims 48.1%" in out
     assert main(["complexity", "--format", "csv", "--variants", "tiny", "--sizes", "32", "-o", str(tmp_path / "t.csv")]) == 0
     assert (tmp_path / "t.csv").read_text().startswith("model,blocks,channels,heads,ratios,sampler,params,gmacs_32")
+
+
+def test_readings_cover_every_open_choice_and_mark_those_near_48_1(capsys):
+    from hst.complexity import readings_rows
+
+    rows = readings_rows()
+    assert len(rows) == 4 * 3 * 2
+    default = next(r for r in rows if (r["upsampler"], r["ratios"], r["decoder0"]) == ("conv3x3-shuffle", "4/2/2/1", "C"))
+    assert default["params_tiny"] == count_params(build_model("tiny"))
+    assert default["params_double"] == count_params(build_model("double"))
+    for r in rows:
+        assert r["meets_48.1"] == (abs(r["reduction_pct"] - 48.1) <= 1.0)
+    assert main(["complexity", "--readings"]) == 0
+    out = capsys.readouterr().out
+    assert "bilinear-conv1x1" in out and "8/4/2/2" in out and "within 1 point" in out

@@ -18,6 +18,20 @@ def _stage(n: int, dim: int, heads: int, ratio: int, sampler: str, ffn_expansion
     return nn.Sequential(*(LGLBlock(dim, heads, ratio, sampler, ffn_expansion, bias) for _ in range(n)))
 
 
+# How a level of c channels is brought to c/2 channels at twice the size (the paper does not say).
+UPSAMPLERS = ("conv3x3-shuffle", "conv1x1-shuffle", "transposed2x2", "bilinear-conv1x1")
+
+
+def _upsample(kind: str, c: int, bias: bool) -> nn.Module:
+    if kind == "conv3x3-shuffle":
+        return nn.Sequential(nn.Conv2d(c, c * 2, 3, padding=1, bias=bias), nn.PixelShuffle(2))
+    if kind == "conv1x1-shuffle":
+        return nn.Sequential(nn.Conv2d(c, c * 2, 1, bias=bias), nn.PixelShuffle(2))
+    if kind == "transposed2x2":
+        return nn.ConvTranspose2d(c, c // 2, 2, stride=2, bias=bias)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(c, c // 2, 1, bias=bias))
+
+
 class HST(nn.Module):
     """Stem, 3 encoder levels, a bottom level and a symmetric 3-level decoder with skip connections;
     output I' = I + M (Sec. 3.1, Fig. 2a)."""
@@ -35,11 +49,14 @@ class HST(nn.Module):
         pad_mode: str = "reflect",
         zero_head: bool = False,
         check_inputs: bool = True,
+        upsampler: str = "conv3x3-shuffle",
+        decoder0_width: int = 1,
     ) -> None:
         # Paper (Sec. 3.1, Table 1): dim 32, widths x2 per level, heads 1/2/4/8, one LGL block per level
         # (HST-tiny). Our choices, where the paper is silent: ratios 4/2/2/1 (EdgeViT's), GDFN
         # expansion 2.66 (Restormer's), bias-free convolutions (Restormer's), reflect padding to the
-        # size every level divides, upsampling as conv + PixelShuffle(2), LayerNorm with bias.
+        # size every level divides, upsampling as conv + PixelShuffle(2), LayerNorm with bias, and a
+        # decoder level 0 as wide as the encoder's (C; Restormer keeps 2C there: decoder0_width=2).
         super().__init__()
         num_blocks, heads, ratios = list(num_blocks), list(heads), list(ratios)
         for name, value in (("num_blocks", num_blocks), ("heads", heads), ("ratios", ratios)):
@@ -49,10 +66,14 @@ class HST(nn.Module):
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if pad_mode not in ("reflect", "replicate", "constant"):
             raise ValueError(f"pad_mode must be reflect, replicate or constant, got {pad_mode!r}")
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"unknown upsampler {upsampler!r}; choose one of {', '.join(UPSAMPLERS)}")
+        if decoder0_width not in (1, 2):
+            raise ValueError(f"decoder0_width must be 1 (C) or 2 (2C), got {decoder0_width!r}")
         self.config = dict(
             in_channels=in_channels, dim=dim, num_blocks=num_blocks, heads=heads, ratios=ratios,
             sampler=sampler, ffn_expansion=ffn_expansion, bias=bias, pad_mode=pad_mode, zero_head=zero_head,
-            check_inputs=check_inputs,
+            check_inputs=check_inputs, upsampler=upsampler, decoder0_width=decoder0_width,
         )
         self.in_channels = in_channels
         self.pad_mode = pad_mode
@@ -67,14 +88,17 @@ class HST(nn.Module):
         self.encoders = nn.ModuleList(stage(i) for i in range(3))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, bias=bias) for i in range(3))
         self.bottom = stage(3)
-        # Upsample: conv to 2C, then PixelShuffle(2) -> C/2 channels at twice the size.
-        self.ups = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(widths[i + 1], widths[i + 1] * 2, 3, padding=1, bias=bias), nn.PixelShuffle(2))
+        # Upsample a level of 2C channels to C channels at twice the size (default: conv to 4C, PixelShuffle(2)).
+        self.ups = nn.ModuleList(_upsample(upsampler, widths[i + 1], bias) for i in range(3))
+        # Skip concatenation (2C), then a 1x1 conv back to C; at level 0 with decoder0_width=2 the decoder
+        # works on the 2C concatenation itself (no reduction), as Restormer's.
+        self.reduces = nn.ModuleList(
+            nn.Identity() if i == 0 and decoder0_width == 2 else nn.Conv2d(widths[i] * 2, widths[i], 1, bias=bias)
             for i in range(3)
         )
-        self.reduces = nn.ModuleList(nn.Conv2d(widths[i] * 2, widths[i], 1, bias=bias) for i in range(3))
-        self.decoders = nn.ModuleList(stage(i) for i in range(3))
-        self.head = nn.Conv2d(dim, in_channels, 3, padding=1, bias=bias)
+        dec0 = _stage(num_blocks[0], dim * decoder0_width, heads[0], ratios[0], sampler, ffn_expansion, bias)
+        self.decoders = nn.ModuleList([dec0, stage(1), stage(2)])
+        self.head = nn.Conv2d(dim * decoder0_width, in_channels, 3, padding=1, bias=bias)
         if zero_head:  # our choice for short trainings: M = 0 at start, so I' = I until the model learns
             nn.init.zeros_(self.head.weight)
 

@@ -101,3 +101,24 @@ def test_zero_head_starts_from_the_identity():
     x = torch.rand(2, 3, 24, 40)
     assert torch.equal(build_model("tiny", dim=8, zero_head=True)(x), x)
     assert not torch.equal(build_model("tiny", dim=8)(x), x)
+
+
+@pytest.mark.parametrize("upsampler", ["conv3x3-shuffle", "conv1x1-shuffle", "transposed2x2", "bilinear-conv1x1"])
+@pytest.mark.parametrize("width", [1, 2])
+def test_open_choices_upsampler_and_decoder0_width_build_and_run(upsampler, width):
+    model = build_model("tiny", dim=8, upsampler=upsampler, decoder0_width=width)
+    x = torch.rand(1, 3, 16, 16)
+    assert model(x).shape == x.shape
+    assert model.config["upsampler"] == upsampler and model.config["decoder0_width"] == width
+
+
+def test_default_reading_keeps_the_state_dict_keys():
+    keys = set(build_model("tiny", dim=8).state_dict())
+    assert "ups.0.0.weight" in keys and "reduces.0.weight" in keys and "head.weight" in keys
+
+
+@pytest.mark.parametrize("kwargs, match", [({"upsampler": "nearest"}, "unknown upsampler"),
+                                           ({"decoder0_width": 3}, "decoder0_width must be 1")])
+def test_bad_open_choice_is_a_clear_error(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model("tiny", **kwargs)

@@ -141,3 +141,74 @@ def test_trainings_asking_for_several_gpus_run_under_torchrun():
     text = four.stdout + four.stderr
     assert "torchrun --standalone --nproc_per_node 4 -m hst train --config" in text
     assert "python -m hst train" not in text
+
+
+# -- the HTML report (snakemake --report), checked in a real headless browser -----------------
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+BROWSER_MISSING = ("needs Debian's chromium and its driver and selenium: apt-get install chromium chromium-driver; "
+                   "pip install -e '.[test]'")
+REPORT_TABLES = [f"results/report/table{i}.html" for i in range(1, 7)] + ["results/report/claims.html", "results/report/times.html"]
+REPORT_FIGURES = ["results/tables/fig6_heatmap.png", "results/tables/fig7_visual.png", "results/report/training_curves.png",
+                  "results/report/cost_quality.png", "results/report/psnr_per_image.png"]
+
+
+@pytest.fixture(scope="module")
+def report(finished):
+    tmp, config = finished
+    snakemake(tmp, "--configfile", str(config), "--report", "results/report.html")
+    return tmp / "results" / "report.html"
+
+
+def test_report_is_one_self_contained_page_with_every_piece(report):
+    text = report.read_text(encoding="utf-8")
+    assert report.stat().st_size > 100_000
+    assert 'src="http' not in text and "src='http" not in text  # scripts and images are embedded
+    for piece in REPORT_TABLES + REPORT_FIGURES:
+        assert piece in text, piece
+    tmp = report.parents[1]
+    claims = (tmp / "results/report/claims.html").read_text()
+    assert "48.1%" in claims and "44.7%" in claims and "+1.10 dB" in claims and "+2.97 dB" in claims
+    assert "bilinear-conv1x1" in claims and "8/4/2/2" in claims  # the readings of the open choices
+    times = (tmp / "results/report/times.html").read_text()
+    assert "derain-tiny" in times and "max RSS" in times
+    table3 = (tmp / "results/report/table3.html").read_text()
+    assert "<table" in table3 and "SYNTHETIC TWINS" in table3 and "PreNet" in table3
+
+
+def test_visual_panel_picks_crops_of_every_derain_and_deblur_test_set(finished):
+    tmp, _ = finished
+    log = (tmp / "logs/visual.log").read_text()
+    for test_set in ("Rain100H", "Rain100L", "GoPro-test", "RealBlur-J"):
+        assert f"{test_set}: " in log and "crop" in log
+    assert (tmp / "results/tables/fig7_visual.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=BROWSER_MISSING)
+def test_report_loads_in_a_headless_browser_without_console_errors(report, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason=BROWSER_MISSING)
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(report.as_uri())
+        WebDriverWait(driver, 30).until(lambda d: "RESULTS" in d.find_element("tag name", "body").text)
+        kinds = driver.execute_script("return Object.entries(results).map(([path, r]) => [path, r.mime_type])")
+        pages = sorted(p for p, mime in kinds if mime == "text/html")
+        images = sorted(p for p, mime in kinds if mime == "image/png")
+        assert pages == sorted(REPORT_TABLES) and images == sorted(REPORT_FIGURES)
+        menu = driver.find_element("tag name", "body").text
+        for category in ("1 Tables", "2 Figures", "3 Training", "4 Claims"):
+            assert category in menu
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()

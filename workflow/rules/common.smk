@@ -27,6 +27,51 @@ def summaries():
     return runs + [f"{RESULTS}/eval/input/{s}/summary.csv" for s in study.test_sets]
 
 
+TABLES = [f"table{i}" for i in range(1, 7)]
+HEAT = study.config.get("heatmap")
+# Fig. 6 compares the stochastic sampler with max pooling: the first seed's run of each.
+HEAT_RUNS = [(study.group_runs(g) or [None])[0] for g in ("ablation-tiny-stochastic", "ablation-tiny-max")]
+
+
+def tables_outputs():
+    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    if HEAT and None not in HEAT_RUNS:
+        out.append(f"{PATHS['tables']}/fig6_heatmap.png")
+    if panel_evaluations(study):
+        out.append(f"{PATHS['tables']}/fig7_visual.png")
+    return out
+
+
+REPORT = f"{RESULTS}/report"
+
+
+def report_outputs():
+    """The report's own pieces (the tables as HTML, the plots, the claims, the times)."""
+    names = [f"{t}.html" for t in TABLES] + ["training_curves.png", "cost_quality.png", "psnr_per_image.png",
+                                              "claims.html", "times.html"]
+    return [f"{REPORT}/{n}" for n in names]
+
+
+def provenance():
+    """What the figures come from, for the report's captions: the data source and the recipe."""
+    from hst.config import load_config
+
+    recipe = load_config(study.recipe)
+    sched, data = recipe["schedule"], recipe["data"]
+    length = f"{sched['iterations']} iterations" if sched["iterations"] else f"{sched['epochs']} epochs"
+    if study.source == "synthetic":
+        syn = study.config["data"]["synthetic"]
+        source = (f"SYNTHETIC TWINS of the datasets (seed {syn['seed']}, {syn['test_count']} test pairs per set), "
+                  "not the real sets; not comparable with published numbers")
+    else:
+        source = "the real datasets"
+    return (f"{source}; recipe {study.recipe} ({length}, batch {recipe['optim']['batch_size']}, "
+            f"{data['patch_size']}x{data['patch_size']} patches); study '{study.name}'")
+
+
+PROVENANCE = provenance()
+
+
 def override_flag():
     path = study.config["data"].get("registry_override")
     return f"--registry-override {path}" if path else ""

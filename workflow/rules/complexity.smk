@@ -5,5 +5,23 @@ rule complexity:
         PATHS["complexity"],
     log:
         "logs/complexity.log",
+    params:
+        py=PY,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} complexity --format csv -o {output} > {log} 2>&1"
+        "{params.py} complexity --format csv -o {output} > {log} 2>&1"
+
+
+rule readings:
+    # Parameters of tiny and double for each reading of the paper's open choices (the report's claims).
+    output:
+        f"{RESULTS}/complexity/readings.csv",
+    log:
+        "logs/readings.log",
+    params:
+        py=PY,
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.py} complexity --readings --format csv -o {output} > {log} 2>&1"

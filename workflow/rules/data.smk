@@ -9,8 +9,12 @@ if study.source == "synthetic":
             "logs/data/synth_{set}.log",
         params:
             args=lambda wc: " ".join(study.synth_args(wc.set)),
+            py=PY,
+            root=lambda wc: ROOT,
+        conda:
+            CONDA_ENV
         shell:
-            "{PY} data synth {wildcards.set} --root {ROOT} {params.args} > {log} 2>&1"
+            "{params.py} data synth {wildcards.set} --root {params.root} {params.args} > {log} 2>&1"
 
 else:
 
@@ -21,9 +25,13 @@ else:
             "logs/data/fetch_{set}.log",
         params:
             override=override_flag(),
+            py=PY,
+            root=lambda wc: ROOT,
         retries: 2
+        conda:
+            CONDA_ENV
         shell:
-            "{PY} data fetch {wildcards.set} --root {ROOT} {params.override} --no-progress > {log} 2>&1"
+            "{params.py} data fetch {wildcards.set} --root {params.root} {params.override} --no-progress > {log} 2>&1"
 
 
 rule check:
@@ -35,8 +43,12 @@ rule check:
         "logs/data/check_{set}.log",
     params:
         override=override_flag(),
+        py=PY,
+        root=lambda wc: ROOT,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} data check {wildcards.set} --root {ROOT} {params.override} --json > {output} 2> {log}"
+        "{params.py} data check {wildcards.set} --root {params.root} {params.override} --json > {output} 2> {log}"
 
 
 rule prepare:
@@ -49,5 +61,9 @@ rule prepare:
         "logs/data/prepare_{set}.log",
     params:
         override=override_flag(),
+        py=PY,
+        root=lambda wc: ROOT,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} data prepare {wildcards.set} --root {ROOT} {params.override} > {log} 2>&1"
+        "{params.py} data prepare {wildcards.set} --root {params.root} {params.override} > {log} 2>&1"

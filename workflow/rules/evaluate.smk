@@ -14,14 +14,23 @@ rule infer:
     log:
         "logs/infer/{run}/{set}.log",
     params:
-        out=PATHS["eval"],
+        out=lambda wc, output: os.path.dirname(output.times),
         protocol=lambda wc: study.protocol(wc.set),
+        py=PY,
+        root=lambda wc: ROOT,
+        sampling=EVAL["sampling"],
+        seed=EVAL["seed"],
+        draws=EVAL["draws"],
+    benchmark:
+        f"{RESULTS}/benchmarks/infer/{{run}}/{{set}}.tsv"
     threads: 1
     resources:
         gpu=1 if study.device == "cuda" else 0,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} evaluate --checkpoint {input.model} --set {ROOT}/{wildcards.set} --protocol {params.protocol}"
-        " --out {params.out} --sampling {EVAL[sampling]} --seed {EVAL[seed]} --draws {EVAL[draws]}"
+        "{params.py} evaluate --checkpoint {input.model} --set {params.root}/{wildcards.set} --protocol {params.protocol}"
+        " --out {params.out} --sampling {params.sampling} --seed {params.seed} --draws {params.draws}"
         " --no-score --threads {threads} --no-progress > {log} 2>&1"
 
 
@@ -35,10 +44,14 @@ rule score:
     log:
         "logs/score/{run}/{set}.log",
     params:
-        out=PATHS["eval"],
+        out=lambda wc, output: os.path.dirname(output.summary),
         protocol=lambda wc: study.protocol(wc.set),
+        py=PY,
+        root=lambda wc: ROOT,
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} score --restored {params.out}/restored --set {ROOT}/{wildcards.set} --protocol {params.protocol}"
+        "{params.py} score --restored {params.out}/restored --set {params.root}/{wildcards.set} --protocol {params.protocol}"
         " --out {params.out} > {log} 2>&1"
 
 
@@ -53,6 +66,11 @@ rule score_input:
         "logs/score/input/{set}.log",
     params:
         protocol=lambda wc: study.protocol(wc.set),
+        py=PY,
+        root=lambda wc: ROOT,
+        out=lambda wc, output: os.path.dirname(output.summary),
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} score --inputs --set {ROOT}/{wildcards.set} --protocol {params.protocol}"
-        " --out {RESULTS}/eval/input/{wildcards.set} > {log} 2>&1"
+        "{params.py} score --inputs --set {params.root}/{wildcards.set} --protocol {params.protocol}"
+        " --out {params.out} > {log} 2>&1"

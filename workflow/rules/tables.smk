@@ -1,20 +1,5 @@
 # The cheap last stage: the resolved study, Fig. 6, and Tables 1-6 from the per-run CSVs.
 
-TABLES = [f"table{i}" for i in range(1, 7)]
-HEAT = study.config.get("heatmap")
-
-
-# Fig. 6 compares the stochastic sampler with max pooling: the first seed's run of each.
-HEAT_RUNS = [(study.group_runs(g) or [None])[0] for g in ("ablation-tiny-stochastic", "ablation-tiny-max")]
-
-
-def tables_outputs():
-    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
-    if HEAT and None not in HEAT_RUNS:
-        out.append(f"{PATHS['tables']}/fig6_heatmap.png")
-    return out
-
-
 rule study_json:
     output:
         PATHS["study"],
@@ -34,13 +19,22 @@ if HEAT:
             pooling=f"{RESULTS}/runs/{HEAT_RUNS[1]}/model.pt",
             ready=data_ready(HEAT["set"]),
         output:
-            png=f"{PATHS['tables']}/fig6_heatmap.png",
+            png=report(f"{PATHS['tables']}/fig6_heatmap.png", caption="../report/heatmap.rst",
+                       category="2 Figures", labels={"figure": "Fig. 6 sampled positions"}),
             csv=f"{PATHS['tables']}/fig6_heatmap.csv",
         log:
             "logs/heatmap.log",
+        params:
+            py=PY,
+            set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
+            image=HEAT["image"],
+            passes=HEAT["passes"],
+            provenance=PROVENANCE,
+        conda:
+            CONDA_ENV
         shell:
-            "{PY} heatmap --checkpoints {input.stochastic} {input.pooling} --set {ROOT}/{HEAT[set]}"
-            " --image {HEAT[image]} --passes {HEAT[passes]} --png {output.png} --csv {output.csv} > {log} 2>&1"
+            "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --set {params.set_dir}"
+            " --image {params.image} --passes {params.passes} --png {output.png} --csv {output.csv} > {log} 2>&1"
 
 
 rule tables:
@@ -54,5 +48,34 @@ rule tables:
         [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")],
     log:
         "logs/tables.log",
+    params:
+        py=PY,
+        out=lambda wc, output: os.path.dirname(output[0]),
+        baselines=f"{workflow.basedir}/baselines",
+    conda:
+        CONDA_ENV
     shell:
-        "{PY} tables --study {input.study} --out {PATHS[tables]} --baselines {workflow.basedir}/baselines > {log} 2>&1"
+        "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines} > {log} 2>&1"
+
+
+if panel_evaluations(study):
+
+    rule visual:
+        # Figs. 7-8: input / HST / target crops of every test set of the derain and deblur experiments.
+        input:
+            study=PATHS["study"],
+            restored=[f"{eval_dir(r, s)}/times.csv" for r, s in panel_evaluations(study)],
+            ready=[data_ready(s) for _, s in panel_evaluations(study)],
+        output:
+            report(f"{PATHS['tables']}/fig7_visual.png", caption="../report/visual.rst",
+                   category="2 Figures", labels={"figure": "Figs. 7-8 visual panels"}),
+        log:
+            "logs/visual.log",
+        params:
+            py=PY,
+            root=lambda wc: ROOT,
+            provenance=PROVENANCE,
+        conda:
+            CONDA_ENV
+        shell:
+            "{params.py} visual --study {input.study} --root {params.root} --png {output} > {log} 2>&1"

@@ -17,9 +17,13 @@ rule train:
         sets=lambda wc: " ".join(f"--set '{a}'" for a in study.runs[wc.run].train_args()),
         # gpu: N > 1 (e.g. --set-resources train:gpu=4): N processes, one per GPU, the global batch kept.
         launch=lambda wc, resources: PY if resources.gpu <= 1 else f"torchrun --standalone --nproc_per_node {resources.gpu} -m hst",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{run}}.tsv"
     threads: study.config.get("train_threads", 1)
     resources:
         gpu=1 if study.device == "cuda" else 0,
+    conda:
+        CONDA_ENV
     shell:
         "{params.launch} train --config {input.recipe} --out {params.out} --no-progress"
         " --set data.train_set={params.train_set} --set data.cache_dir={params.cache}"

@@ -1,0 +1,280 @@
+"""The pieces of Snakemake's HTML report (``snakemake --report results/report.html``).
+
+Each piece is one file that a rule of the pipeline writes and declares with ``report()``:
+
+- ``table``: one of the tables stage's ``tableN.csv`` rendered as an HTML page (its ``#`` header
+  lines, the provenance, become the page's caption; nothing is recomputed);
+- ``curves``: loss and learning rate against iteration, one line per run (``train_log.csv``);
+- ``cost``: PSNR against parameters and GMACs (Tables 1, 3 and 4: HST and the published baselines
+  whose parameter counts are known);
+- ``psnr``: per-image PSNR per test set, degraded input vs every model evaluated on it;
+- ``claims``: the paper's checkable claims beside this study's numbers (from Tables 1, 3, 5), and
+  which readings of the paper's open choices meet 48.1% fewer parameters (``complexity --readings``);
+- ``times``: Snakemake's benchmark files of the train and infer rules beside run.json's times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hst.errors import DataError
+from hst.fsutil import atomic_write_bytes, atomic_write_text
+
+PAPER_CLAIMS = {"params": 48.1, "time": 44.7, "avg_gain": 1.10, "test100_gain": 2.97}
+STYLE = ("body{font-family:sans-serif;font-size:13px;margin:12px}table{border-collapse:collapse;margin:8px 0}"
+         "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eee}"
+         "td:first-child,th:first-child{text-align:left}.meta{color:#555;margin:2px 0}.yes{background:#d9f2d9}")
+
+
+def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, comment="#", sep=sep)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: unreadable CSV ({exc})") from None
+
+
+def comment_lines(path: str | Path) -> list[str]:
+    """The ``# `` header lines of a tables-stage CSV (title, provenance, notes)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line[2:].rstrip("\n") for line in fh if line.startswith("# ")]
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc.strerror or exc})") from None
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+
+
+def table_html(csv_path: str | Path) -> str:
+    """A tables-stage CSV as an HTML page: the title, the provenance lines, the table."""
+    lines = comment_lines(csv_path)
+    if not lines:
+        raise DataError(f"{csv_path}: no '# ' header lines; is it a table of `hst tables`?")
+    df = read_csv(csv_path).fillna("")
+    meta = "".join(f"<p class='meta'>{html.escape(x)}</p>" for x in lines[1:])
+    return page(lines[0], f"<h2>{html.escape(lines[0])}</h2>{meta}{df.to_html(index=False, border=0)}")
+
+
+# -- study.json ------------------------------------------------------------------------------
+def _json(path: str | Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from None
+
+
+def load_study(study_json: str | Path) -> dict[str, Any]:
+    return _json(study_json)
+
+
+def training_logs(study_json: str | Path) -> dict[str, pd.DataFrame]:
+    """train_log.csv of every run of the study, by run name."""
+    root = Path(study_json).parent
+    return {run: read_csv(root / "runs" / run / "train_log.csv") for run in load_study(study_json)["runs"]}
+
+
+def per_image_psnr(study_json: str | Path) -> dict[str, dict[str, list[float]]]:
+    """{test set: {"input": [...], run: [...]}} from eval/<RUN>/<SET>/per_image.csv."""
+    root = Path(study_json).parent
+    runs = load_study(study_json)["runs"]
+    sets = list(dict.fromkeys(s for r in runs.values() for s in r["test_sets"]))
+    out = {}
+    for s in sets:
+        series = {"input": read_csv(root / "eval" / "input" / s / "per_image.csv")["psnr"].tolist()}
+        for run, r in runs.items():
+            if s in r["test_sets"]:
+                series[run] = read_csv(root / "eval" / run / s / "per_image.csv")["psnr"].tolist()
+        out[s] = series
+    return out
+
+
+# -- cost / quality --------------------------------------------------------------------------
+def _key(name: str) -> str:
+    """A method name without its parenthesised qualifier, lower case: 'MPRNet (deraining config)' -> 'mprnet'."""
+    return name.split("(")[0].split("[")[0].strip().lower()
+
+
+def cost_points(tables: str | Path) -> pd.DataFrame:
+    """Points for the cost/quality plot from Tables 1, 3, 4: every method with a parameter count
+    and a PSNR on the deraining average (Table 3) or on GoPro (Table 4)."""
+    tables = Path(tables)
+    t1 = read_csv(tables / "table1.csv")
+    quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "deraining"),
+               "deblurring: GoPro PSNR (RGB)": (read_csv(tables / "table4.csv"), "GoPro PSNR", "deblurring")}
+    rows = []
+    for task, (table, column, config_word) in quality.items():
+        if column not in table:
+            continue
+        for _, c in t1.iterrows():
+            name = str(c["model"])
+            if "(" in name and config_word not in name:
+                continue  # e.g. MPRNet's deblurring config on the deraining plot
+            match = table[table["method"].map(_key) == _key(name)]
+            if name.startswith("HST"):  # ours: the table rows labelled 'HST-tiny [synthetic twins]' etc.
+                match = table[table["method"].str.startswith(name + " ")]
+                match = match[~match["method"].str.contains(", seed |95% CI", regex=True)]  # mean row, not per seed
+            psnr = pd.to_numeric(match[column], errors="coerce").dropna()
+            if psnr.empty:
+                continue
+            rows.append({"method": name, "task": task, "psnr": float(psnr.iloc[0]),
+                         "params": float(c["params"]), "gmacs": pd.to_numeric(c.get("gmacs_256"), errors="coerce"),
+                         "ours": name.startswith("HST")})
+    return pd.DataFrame(rows, columns=["method", "task", "psnr", "params", "gmacs", "ours"])
+
+
+# -- claims ----------------------------------------------------------------------------------
+def _row(df: pd.DataFrame, column: str, prefix: str) -> pd.Series | None:
+    hits = df[df[column].astype(str).str.startswith(prefix)]
+    return None if hits.empty else hits.iloc[0]
+
+
+def _num(row: pd.Series | None, column: str) -> float | None:
+    """The cell as a number; None where the row or column is absent or the cell is not a plain number."""
+    if row is None or column not in row:
+        return None
+    value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
+    return None if pd.isna(value) else float(value)
+
+
+def claims(tables: str | Path) -> list[dict[str, str]]:
+    """The paper's four checkable claims and this study's reading of each, from the tables stage's CSVs."""
+    tables = Path(tables)
+    t1, t3, t5 = (read_csv(tables / f"table{i}.csv") for i in (1, 3, 5))
+    out = []
+    p_tiny, p_double = _num(_row(t1, "model", "HST-tiny"), "params"), _num(_row(t1, "model", "HST-double"), "params")
+    ours = (f"{100 * (1 - p_tiny / p_double):.1f}% ({int(p_tiny):,} vs {int(p_double):,})"
+            if p_tiny and p_double else "not in this study")
+    out.append({"claim": "HST-tiny has fewer parameters than HST-double", "paper": f"{PAPER_CLAIMS['params']}%",
+                "ours": ours, "from": "Table 1 (default reading of the open choices; see the readings below)"})
+    col = "training time (s)"
+    if "seeds" in t5:  # several seeds: the mean rows (the CSV also holds one row per seed)
+        t5 = t5[~t5["seeds"].astype(str).str.startswith("seed ")]
+    t_tiny, t_double = _num(_row(t5, "model", "HST-tiny"), col), _num(_row(t5, "model", "HST-double"), col)
+    ours = (f"{100 * (1 - t_tiny / t_double):.1f}% ({t_tiny:.1f} s vs {t_double:.1f} s)"
+            if t_tiny and t_double else "not in this study (no HST-double training time in Table 5)")
+    out.append({"claim": "HST-tiny trains in less time than HST-double", "paper": f"{PAPER_CLAIMS['time']}%",
+                "ours": ours, "from": "Table 5 (run.json train_seconds)"})
+    hst = t3[t3["method"].astype(str).str.startswith("HST-")]
+    hst = hst[~hst["method"].str.contains(", seed |95% CI", regex=True)]  # the mean row where several seeds
+    baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
+    for key, column, against in (("avg_gain", "Average PSNR", "PreNet"), ("test100_gain", "Test100 PSNR", None)):
+        ours = "not in this study"
+        value = None if hst.empty else _num(hst.iloc[0], column)
+        if value is not None:
+            pool = baselines[baselines["method"] == against] if against else baselines
+            best = pool.loc[pd.to_numeric(pool[column]).idxmax()]
+            ours = f"{value - float(best[column]):+.2f} dB ({hst.iloc[0]['method']} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
+        what = "average over the five sets, over PreNet" if against else "on Test100, over the best method of Table 3"
+        out.append({"claim": f"HST's PSNR gain {what}", "paper": f"+{PAPER_CLAIMS[key]:.2f} dB", "ours": ours,
+                    "from": f"Table 3 ({column})"})
+    return out
+
+
+def claims_html(tables: str | Path, readings_csv: str | Path, source: str) -> str:
+    rows = pd.DataFrame(claims(tables))
+    readings = read_csv(readings_csv)
+    hits = readings[readings["meets_48.1"].astype(str) == "True"]
+    readings_view = readings.copy()
+    readings_view["meets_48.1"] = readings_view["meets_48.1"].map(lambda v: "yes" if str(v) == "True" else "")
+    marked = readings_view.to_html(index=False, border=0).replace("<td>yes</td>", "<td class='yes'>yes</td>")
+    body = (f"<h2>The paper's claims beside this study</h2><p class='meta'>data: {html.escape(source)}</p>"
+            f"{rows.to_html(index=False, border=0)}"
+            "<h3>Which readings of the paper's open choices meet 48.1% fewer parameters</h3>"
+            "<p class='meta'><code>python -m hst complexity --readings</code>: parameters of HST-tiny and HST-double for "
+            "each upsampler, sampling ratios per level and width of decoder level 0; 'yes' = within 1 point of 48.1%. "
+            f"{len(hits)} of {len(readings)} readings do.</p>{marked}")
+    return page("Claims", body)
+
+
+# -- times -----------------------------------------------------------------------------------
+def times_table(study_json: str | Path, benchmarks: str | Path) -> pd.DataFrame:
+    """Per training and per restoration: Snakemake's benchmark (wall s, max RSS) and run.json's times."""
+    root, bench = Path(study_json).parent, Path(benchmarks)
+    runs = load_study(study_json)["runs"]
+    rows = []
+    for run, r in runs.items():
+        path = bench / "train" / f"{run}.tsv"
+        b = read_csv(path, sep="\t") if path.exists() else None
+        record = _json(root / "runs" / run / "run.json")
+        rows.append(_times_row("train", run, "", b, record.get("train_seconds"), record.get("wall_seconds_all_segments")))
+        for s in r["test_sets"]:
+            path = bench / "infer" / run / f"{s}.tsv"
+            meta = root / "eval" / run / s / "eval.json"
+            seconds = _json(meta).get("inference_seconds") if meta.exists() else None
+            rows.append(_times_row("infer", run, s, read_csv(path, sep="\t") if path.exists() else None, seconds, None))
+    return pd.DataFrame(rows)
+
+
+def _times_row(step: str, run: str, test_set: str, bench: pd.DataFrame | None, inner: float | None,
+               all_segments: float | None) -> dict[str, Any]:
+    last = None if bench is None or bench.empty else bench.iloc[-1]
+    return {"step": step, "run": run, "test set": test_set,
+            "rule wall time (s, benchmark)": "" if last is None else round(float(last["s"]), 2),
+            "max RSS (MB, benchmark)": "" if last is None else round(float(last["max_rss"]), 1),
+            "loop time (s, run.json / eval.json)": "" if inner is None else round(float(inner), 2),
+            "all segments (s, run.json)": "" if all_segments is None else round(float(all_segments), 2)}
+
+
+def times_html(study_json: str | Path, benchmarks: str | Path) -> str:
+    df = times_table(study_json, benchmarks)
+    note = ("Rule wall time and max RSS: Snakemake's benchmark: files of the train and infer rules (the whole "
+            "command: start-up, data loading, the loop, saving; the last run of the rule when it was rerun). "
+            "Loop time: the training loop's train_seconds (run.json) or the restorations' inference_seconds (eval.json).")
+    return page("Times", f"<h2>Wall time and memory of trainings and restorations</h2><p class='meta'>{html.escape(note)}</p>"
+                         f"{df.to_html(index=False, border=0)}")
+
+
+# -- command line ----------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=("table", "curves", "cost", "psnr", "claims", "times"))
+    parser.add_argument("--study", help="results/study.json (curves, psnr, claims, times)")
+    parser.add_argument("--tables", help="the tables stage's folder (cost, claims)")
+    parser.add_argument("--csv", help="the table to render (table)")
+    parser.add_argument("--readings", help="complexity --readings CSV (claims)")
+    parser.add_argument("--benchmarks", help="the benchmark folder of the train/infer rules (times)")
+    parser.add_argument("-o", "--output", required=True)
+
+
+def _need(args: argparse.Namespace, *names: str) -> None:
+    missing = [f"--{n}" for n in names if not getattr(args, n)]
+    if missing:
+        raise DataError(f"report {args.what}: needs {' '.join(missing)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hst import plots
+
+    if args.what == "table":
+        _need(args, "csv")
+        atomic_write_text(args.output, table_html(args.csv))
+    elif args.what == "curves":
+        _need(args, "study")
+        atomic_write_bytes(args.output, plots.training_curves(training_logs(args.study)))
+    elif args.what == "cost":
+        _need(args, "tables")
+        atomic_write_bytes(args.output, plots.cost_quality(cost_points(args.tables)))
+    elif args.what == "psnr":
+        _need(args, "study")
+        atomic_write_bytes(args.output, plots.psnr_distributions(per_image_psnr(args.study)))
+    elif args.what == "claims":
+        _need(args, "tables", "readings", "study")
+        source = load_study(args.study)["config"]["data"]["source"]
+        label = "synthetic twins (not comparable with the paper's numbers)" if source == "synthetic" else "the real sets"
+        atomic_write_text(args.output, claims_html(args.tables, args.readings, label))
+    else:
+        _need(args, "study", "benchmarks")
+        atomic_write_text(args.output, times_html(args.study, args.benchmarks))
+    print(args.output)
+    return 0

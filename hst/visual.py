@@ -1,0 +1,168 @@
+"""Figs. 7-8: input / HST / target crops of every test set, where the degradation is most visible.
+
+For each test set of the deraining and deblurring experiments, the crop is chosen automatically:
+over every image of the set and every position of a ``crop`` x ``crop`` window, the window where
+the degraded input differs most from its target (largest mean absolute difference). The same
+window is then cut from the input, the model's restoration (``eval/<RUN>/<SET>/restored/``) and
+the target, and each crop's RGB PSNR against the target crop is printed above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hst.errors import DataError
+
+CROP = 96  # pixels; smaller images give their whole shorter side
+PANEL_EXPERIMENTS = ("derain", "deblur")
+
+
+def worst_window(inp: np.ndarray, target: np.ndarray, size: int) -> tuple[int, int, float]:
+    """(top, left, mean |input - target|) of the size x size window where the two differ most.
+
+    Both images are H x W x 3 uint8 of the same shape; ``size`` is clipped to the shorter side.
+    """
+    if inp.shape != target.shape:
+        raise DataError(f"input {inp.shape} and target {target.shape} differ in size")
+    h, w = inp.shape[:2]
+    size = max(1, min(size, h, w))
+    diff = np.abs(inp.astype(np.float64) - target.astype(np.float64)).mean(axis=2)
+    integral = np.pad(diff.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size])
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left), float(sums[top, left] / size**2)
+
+
+def crop_psnr(crop: np.ndarray, target: np.ndarray) -> float:
+    """RGB PSNR (peak 255) of a crop against the target crop; inf when identical."""
+    mse = float(np.mean((crop.astype(np.float64) - target.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One row of the figure: a test set's crops."""
+
+    test_set: str
+    run: str
+    image: str
+    top: int
+    left: int
+    size: int
+    crops: tuple[np.ndarray, np.ndarray, np.ndarray]  # input, restored, target
+
+    def psnrs(self) -> tuple[float, float]:
+        return crop_psnr(self.crops[0], self.crops[2]), crop_psnr(self.crops[1], self.crops[2])
+
+
+def choose_panel(test_set: str, run: str, images: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], size: int) -> Panel:
+    """The panel of one set from (name, input, restored, target) images: the window of largest input error."""
+    if not images:
+        raise DataError(f"{test_set}: no images to choose a crop from")
+    best = None
+    for name, inp, restored, target in images:
+        if restored.shape != target.shape:
+            raise DataError(f"{test_set}/{name}: restoration {restored.shape} and target {target.shape} differ in size")
+        top, left, score = worst_window(inp, target, size)
+        if best is None or score > best[0]:
+            best = (score, name, top, left, min(size, *inp.shape[:2]), (inp, restored, target))
+    _, name, top, left, side, arrays = best
+    crops = tuple(a[top:top + side, left:left + side] for a in arrays)
+    return Panel(test_set, run, name, top, left, side, crops)
+
+
+def plot_panels(panels: list[Panel], title: str) -> bytes:
+    """The panels as a PNG: one row per test set, columns input / HST / target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not panels:
+        raise DataError("no panels to draw")
+    fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels) + 0.5), squeeze=False, layout="constrained")
+    for row, panel in zip(axes, panels):
+        p_in, p_out = panel.psnrs()
+        labels = (f"input {p_in:.2f} dB", f"{panel.run} {p_out:.2f} dB", "target")
+        for ax, crop, label in zip(row, panel.crops, labels):
+            ax.imshow(crop, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(label, fontsize=8)
+        row[0].set_ylabel(f"{panel.test_set}\n{panel.image} @({panel.top},{panel.left})", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def panel_evaluations(study) -> list[tuple[str, str]]:
+    """(run, test set) for the panels of a :class:`hst.study.Study`: every test set of the first run
+    of each of the derain and deblur experiments (the Snakefile asks the same for the rule's inputs)."""
+    out = []
+    for experiment in PANEL_EXPERIMENTS:
+        runs = [r for r in study.runs.values() if r.experiment == experiment]
+        if runs:
+            out += [(runs[0].name, s) for s in runs[0].test_sets]
+    return out
+
+
+def panel_runs(study_json: str | Path) -> list[tuple[str, str]]:
+    """:func:`panel_evaluations` of the study that the pipeline saved as ``study.json``."""
+    from hst.study import Study
+
+    try:
+        described = json.loads(Path(study_json).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{study_json}: unreadable study ({exc})") from None
+    return panel_evaluations(Study(described["config"], str(study_json)))
+
+
+def build_panels(study_json: str | Path, data_root: str | Path, results: str | Path, size: int = CROP) -> list[Panel]:
+    from hst.data.io import read_image
+    from hst.data.pairs import list_pairs
+
+    panels = []
+    for run, test_set in panel_runs(study_json):
+        restored_dir = Path(results) / "eval" / run / test_set / "restored"
+        images = []
+        for pair in list_pairs(Path(data_root) / test_set):
+            path = restored_dir / f"{pair.name}.png"
+            if not path.exists():
+                raise DataError(f"{path}: missing (run `hst evaluate` for {run} on {test_set})")
+            images.append((pair.name, read_image(pair.input), read_image(path), read_image(pair.target)))
+        panels.append(choose_panel(test_set, run, images, size))
+    return panels
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", required=True, help="the study.json the pipeline wrote under its results folder")
+    parser.add_argument("--root", required=True, help="the datasets' root folder (normalised sets)")
+    parser.add_argument("--results", help="the results folder (default: the study.json's folder)")
+    parser.add_argument("--crop", type=int, default=CROP, help=f"crop side in pixels (default {CROP})")
+    parser.add_argument("--png", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hst.fsutil import atomic_write_bytes
+
+    if args.crop < 8:
+        raise DataError(f"--crop {args.crop}: use at least 8 pixels")
+    panels = build_panels(args.study, args.root, args.results or Path(args.study).parent, args.crop)
+    if not panels:
+        raise DataError(f"{args.study}: the study has no derain or deblur experiment to show")
+    title = ("Figs. 7-8: input / HST / target, the crop where the input differs most from the target\n"
+             "(over every image of the set); crop PSNR (RGB) against the target crop")
+    atomic_write_bytes(args.png, plot_panels(panels, title))
+    for p in panels:
+        print(f"{p.test_set}: {p.run} {p.image} crop {p.size}px at ({p.top},{p.left}), "
+              f"PSNR input {p.psnrs()[0]:.2f} dB -> {p.psnrs()[1]:.2f} dB")
+    print(args.png)
+    return 0
