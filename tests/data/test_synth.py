@@ -69,23 +69,15 @@ def test_count_size_and_rain_profiles(tmp_path):
     assert rain_amount("Rain100H") > 2 * rain_amount("Rain100L") > 0
 
 
-def test_light_rain_is_additive_and_clipped():
+@pytest.mark.parametrize("profile, layers", [("Rain100L", (1, 1)), ("Rain100H", (2, 3))])
+def test_rain_is_additive_and_clipped(profile, layers):
     rng = np.random.default_rng(0)
     clean = np.full((64, 64, 3), 200, np.uint8)
-    rainy, drawn = add_rain(clean, rng, RAIN["Rain100L"])
-    assert drawn["veil"] == 0 and len(drawn["layers"]) == 1
+    rainy, drawn = add_rain(clean, rng, RAIN[profile])
+    assert layers[0] <= len(drawn["layers"]) <= layers[1]
+    assert all(abs(layer["angle"]) <= 30 for layer in drawn["layers"])
     assert (rainy >= clean).all() and rainy.max() == 255 and (rainy > clean).any()
-
-
-def test_heavy_rain_adds_layers_and_the_accumulation_veil():
-    rng = np.random.default_rng(0)
-    clean = np.zeros((64, 64, 3), np.uint8)
-    rainy, drawn = add_rain(clean, rng, RAIN["Rain100H"])
-    assert 2 <= len(drawn["layers"]) <= 3 and all(-30 <= l["angle"] <= 30 for l in drawn["layers"])
-    assert 0.1 <= drawn["veil"] <= 0.25
-    # O = (1 - a)(B + S) + a A: a black streak-free pixel becomes a * A.
-    floor = round(drawn["veil"] * drawn["airlight"] * 255)
-    assert abs(int(rainy.min()) - floor) <= 1 and (np.abs(rainy.astype(int) - floor) <= 1).mean() > 0.05
+    assert (rainy == clean).any()  # streaks only: rain-free pixels are left as they are
 
 
 def test_training_twins_draw_from_their_test_sets_profiles(tmp_path):
