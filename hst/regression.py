@@ -2,18 +2,23 @@
 
 The reference (``results/reference/metrics.csv``) holds, for every (run, set) of the default
 study, the mean PSNR and SSIM that ``score`` wrote. A fresh run passes when every reference row
-is present and each metric is within its tolerance. Tolerances (:data:`TOLERANCES`) and why:
+is present and each metric is within its tolerance. Two kinds of rows, two tolerances:
 
-* The default study is seeded and runs on the CPU with deterministic algorithms and a data
-  order fixed by (seed, epoch, index), so on the same machine image a rerun reproduces the
-  reference exactly (CI runs on such a machine).
-* What float noise can do was measured by retraining with 2 CPU threads instead of 1, which
-  changes the order of some sums as another CPU's kernels would: set means moved by at most
-  0.0042 dB PSNR and 0.00004 SSIM (derain-tiny on Rain100H; see results/reference/README.md).
-  The tolerances are about 12x (PSNR) and 50x (SSIM) that.
-* The changes the check exists to catch are larger: swapping the sampler moves Rain100H by
-  0.1-0.26 dB in Table 6, a Y conversion without MATLAB's rounding by about 0.02-0.2 dB, a broken
-  model or metric by dBs.
+* ``input`` rows score the degraded inputs themselves: no training, only the twins and the
+  metrics. :data:`TOLERANCES` (0.05 dB, 0.002 SSIM) covers the twins' OpenCV arithmetic on another
+  CPU and still catches the metric bugs the check exists for (a Y conversion without MATLAB's
+  rounding moves these rows by about 0.02-0.2 dB, a wrong protocol by dBs).
+* Trained rows (every run): :data:`TRAINED_TOLERANCES` (1.0 dB, 0.02 SSIM). The study is seeded
+  and deterministic on the CPU, so on the same machine image a rerun reproduces the reference
+  exactly (CI runs on such a machine). On another CPU, other kernels sum in another order and a
+  training amplifies that over its iterations. Measured (results/reference/README.md): retraining
+  with PyTorch's AVX2 kernels instead of this AMD EPYC's AVX-512 ones (ATEN_CPU_CAPABILITY=avx2,
+  ONEDNN_MAX_CPU_ISA=AVX2, a stand-in for an Intel Xeon's other kernels) moved derain-tiny's set
+  means by up to 0.40 dB PSNR and 0.008 SSIM after its 900 iterations, a 100-iteration ablation
+  run by 0.004 dB. The tolerances are 2.5x the largest of those. They catch a broken model,
+  trainer or recipe (dBs: the model that darkened every image lost 6.5 dB on Rain100L), not the
+  ablation's differences of a few tenths of a dB; those are what Tables 5 and 6's confidence
+  intervals over seeds are for.
 
 A change in either direction beyond the tolerance fails: a better number is also a change
 that must be explained and committed as a new reference (``--update``).
@@ -29,7 +34,8 @@ import pandas as pd
 from hst.errors import DataError, HSTError
 from hst.fsutil import atomic_write_text
 
-TOLERANCES = {"psnr": 0.05, "ssim": 0.002}
+TOLERANCES = {"psnr": 0.05, "ssim": 0.002}  # rows of the degraded inputs (run "input")
+TRAINED_TOLERANCES = {"psnr": 1.0, "ssim": 0.02}  # rows of trained runs
 KEY = ["run", "set"]
 
 
@@ -48,8 +54,10 @@ def collect(results: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare(fresh: pd.DataFrame, reference: pd.DataFrame, tolerances: dict[str, float] = TOLERANCES) -> list[str]:
-    """Human-readable failures (empty when the fresh run matches the reference)."""
+def compare(fresh: pd.DataFrame, reference: pd.DataFrame, tolerances: dict[str, float] = TOLERANCES,
+            trained: dict[str, float] = TRAINED_TOLERANCES) -> list[str]:
+    """Human-readable failures (empty when the fresh run matches the reference): ``tolerances`` for
+    the degraded inputs' rows, ``trained`` for the trained runs' rows."""
     merged = reference.merge(fresh, on=KEY, how="left", suffixes=("_ref", ""), indicator=True)
     failures = []
     for _, row in merged.iterrows():
@@ -57,7 +65,7 @@ def compare(fresh: pd.DataFrame, reference: pd.DataFrame, tolerances: dict[str, 
         if row["_merge"] == "left_only":
             failures.append(f"{where}: missing from the fresh run")
             continue
-        for metric, tol in tolerances.items():
+        for metric, tol in (tolerances if row["run"] == "input" else trained).items():
             delta = row[metric] - row[f"{metric}_ref"]
             if not abs(delta) <= tol:  # NaN fails too
                 direction = "worse" if delta < 0 else "better"
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     fresh = collect(args.run)
     ref_path = Path(args.reference) / "metrics.csv"
     if args.update:
-        header = "".join(f"# tolerance {m}: {t}\n" for m, t in TOLERANCES.items())
+        header = "".join(f"# tolerance {m}: {t} (inputs), {TRAINED_TOLERANCES[m]} (trained runs)\n" for m, t in TOLERANCES.items())
         atomic_write_text(ref_path, "# reference metrics of the default study (see hst/regression.py)\n" + header
                           + fresh.to_csv(index=False, float_format="%.6f"))
         print(f"wrote {ref_path} ({len(fresh)} rows)")
@@ -95,5 +103,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}")
         raise HSTError(f"{len(failures)} metric(s) moved beyond tolerance")
     print(f"regression check passed: {len(fresh)} (run, set) rows within psnr +-{TOLERANCES['psnr']} dB, "
-          f"ssim +-{TOLERANCES['ssim']} of {ref_path}")
+          f"ssim +-{TOLERANCES['ssim']} (inputs) and +-{TRAINED_TOLERANCES['psnr']} dB, +-{TRAINED_TOLERANCES['ssim']} "
+          f"(trained runs) of {ref_path}")
     return 0
