@@ -27,7 +27,7 @@ def tiny_study(tmp: Path) -> Path:
     study = yaml.safe_load((REPO / "config/config.yaml").read_text())
     study["recipe"] = str(tmp / "recipe.yaml")
     study["data"]["synthetic"].update(train_count=3, test_count=2, train_size=40, test_size=[24, 40])
-    study["experiments"]["derain"]["test_sets"] = ["Rain100H", "Rain100L"]
+    study["experiments"]["derain"].update(test_sets=["Rain100H", "Rain100L"], overrides={})
     study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
     study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"], seeds=[0, 1], overrides={})
     study["heatmap"]["passes"] = 10
