@@ -411,9 +411,10 @@ def test_valid_ssim_needs_an_11_by_11_window(metric):
 
 
 def test_protocols_map_columns_to_the_documented_functions():
-    assert list(M.PROTOCOLS) == ["derain", "gopro", "realblur"]
+    assert list(M.PROTOCOLS) == ["derain", "gopro", "realblur", "realblur-input"]
     assert M.PROTOCOLS["derain"] == {"psnr": M.psnr_y, "ssim": M.ssim_y}
     assert list(M.PROTOCOLS["gopro"]) == ["psnr", "ssim", "ssim_per_channel"]
     assert M.PROTOCOLS["gopro"]["ssim"] is M.ssim_volumetric  # the published GoPro/HIDE tables: MATLAB ssim
     assert M.PROTOCOLS["gopro"]["ssim_per_channel"] is M.ssim_per_channel
     assert M.PROTOCOLS["realblur"] == {"psnr": M.psnr_aligned, "ssim": M.ssim_aligned}
+    assert M.PROTOCOLS["realblur-input"] == {"psnr": M.psnr_unaligned, "ssim": M.ssim_unaligned}
