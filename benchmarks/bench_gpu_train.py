@@ -22,34 +22,7 @@ import torch
 
 from hst.complexity import count_macs
 from hst.models import build_model
-
-
-def make_step(variant: str, batch: int, size: int, device: torch.device, compiled: bool, backend: str,
-              overrides: dict[str, Any]):
-    """The trainer's step for one model: returns step() (one optimiser step on a fixed random batch)."""
-    cuda = device.type == "cuda"
-    torch.manual_seed(0)
-    model = build_model(variant, **overrides).to(device).train()
-    model.check_inputs = False  # as the trainer: no isfinite() sync per step
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02,
-                            **({"fused": True} if cuda else {}))
-    forward = torch.compile(model, backend=backend) if compiled else model
-    x = torch.rand(batch, 3, size, size, device=device)
-    y = torch.rand(batch, 3, size, size, device=device)
-    if cuda:
-        x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
-
-    def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = forward(x)
-        loss = torch.nn.functional.l1_loss(out.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+from hst.plan import training_step
 
 
 def measure(step, warmup: int, steps: int, device: torch.device) -> tuple[float, float, float | None]:
@@ -110,7 +83,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         macs = count_macs(build_model(variant, **overrides), size)[0]
         for mode in modes:
             torch._dynamo.reset()
-            step = make_step(variant, batch, size, device, mode == "compiled", args.backend, overrides)
+            step = training_step(variant, batch, size, device, mode == "compiled", args.backend, overrides)
             warm, seconds, peak = measure(step, warmup, steps, device)
             rate = batch / seconds
             tflops = 6 * macs * rate / 1e12  # 2 FLOPs per MAC, forward + backward = 3 x forward

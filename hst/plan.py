@@ -77,28 +77,50 @@ def train_pairs(study, name: str) -> int:
     return load_registry(study.config["data"].get("registry_override")).get(name).pairs
 
 
-def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
-    """HST-tiny training images/s on this machine (CUDA if present: batch 32, bf16; else the CPU: batch 2)."""
+def training_step(variant: str, batch: int, size: int, device, compiled: bool = False, backend: str = "inductor",
+                  overrides: dict[str, Any] | None = None):
+    """The trainer's step for one model on a fixed random batch: returns step() (one optimiser step).
+
+    On CUDA as the trainer runs it: bf16 autocast, channels_last, fused AdamW; float32 elsewhere.
+    ``benchmarks/bench_gpu_train.py`` times the same step.
+    """
     import torch
 
     from hst.models import build_model
 
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    batch = 32 if cuda else 2
+    cuda = device.type == "cuda"
     torch.manual_seed(0)
-    model = build_model("tiny").to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    x = torch.rand(batch, 3, patch, patch, device=device)
+    model = build_model(variant, **(overrides or {})).to(device).train()
+    model.check_inputs = False  # as the trainer: no isfinite() sync per step
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02,
+                            **({"fused": True} if cuda else {}))
+    forward = torch.compile(model, backend=backend) if compiled else model
+    x = torch.rand(batch, 3, size, size, device=device)
+    y = torch.rand(batch, 3, size, size, device=device)
+    if cuda:
+        x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = model(x)
-        loss = torch.nn.functional.l1_loss(out.float(), x)
+            out = forward(x)
+        loss = torch.nn.functional.l1_loss(out.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    return step
+
+
+def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
+    """HST-tiny training images/s on this machine (CUDA if present: batch 32, bf16; else the CPU: batch 2)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    batch = 32 if cuda else 2
+    step = training_step("tiny", batch, patch, device)
     step()  # warm-up
     if cuda:
         torch.cuda.synchronize()
