@@ -103,7 +103,10 @@ def test_pipeline_stopped_mid_training_resumes_from_the_checkpoint(tmp_path):
     run = tmp_path / "results/runs/ablation-tiny-stochastic"
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
            "--configfile", str(config), "--quiet", "rules"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    # A user's Ctrl-C: SIGINT at its default disposition in the pipeline's processes, even when the
+    # tests themselves run in the background of a shell (nohup ... &), which starts them with SIGINT ignored.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (run / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
