@@ -73,13 +73,9 @@ def heatmaps(checkpoints: list[str], image: np.ndarray, passes: int, seed: int =
 
 
 def plot(maps: list[tuple[str, np.ndarray]], passes: int) -> bytes:
-    import io
+    from hst.plots import png_bytes, pyplot
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.6), squeeze=False)
     vmax = max(float(m.max()) for _, m in maps)
     for ax, (name, counts) in zip(axes[0], maps):
@@ -88,10 +84,7 @@ def plot(maps: list[tuple[str, np.ndarray]], passes: int) -> bytes:
         ax.axis("off")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"picks over {passes} passes")
     fig.suptitle("Fig. 6: positions picked at the first level", fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=110)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

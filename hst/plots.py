@@ -13,7 +13,8 @@ import pandas as pd
 from hst.errors import DataError
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,10 +23,11 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
-    plt = _pyplot()
+def png_bytes(fig, dpi: int = 100, tight: bool = True) -> bytes:
+    """The figure as PNG bytes (closed afterwards); ``tight`` crops it to its content."""
+    plt = pyplot()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
     plt.close(fig)
     return buf.getvalue()
 
@@ -34,7 +36,7 @@ def training_curves(logs: dict[str, pd.DataFrame]) -> bytes:
     """Loss and learning rate against iteration, one line per run (``iteration``, ``loss``, ``lr`` columns)."""
     if not logs:
         raise DataError("no training logs to plot")
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.6))
     for run, log in logs.items():
         missing = {"iteration", "loss", "lr"} - set(log.columns)
@@ -48,7 +50,7 @@ def training_curves(logs: dict[str, pd.DataFrame]) -> bytes:
     for ax in (ax_loss, ax_lr):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def cost_quality(points: pd.DataFrame) -> bytes:
@@ -62,7 +64,7 @@ def cost_quality(points: pd.DataFrame) -> bytes:
     tasks = list(dict.fromkeys(points["task"]))
     if not tasks:
         raise DataError("no cost/quality points to plot")
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(len(tasks), 2, figsize=(10, 4.0 * len(tasks)), squeeze=False)
@@ -81,14 +83,14 @@ def cost_quality(points: pd.DataFrame) -> bytes:
             if shown.empty:
                 ax.text(0.5, 0.5, "no point with both values", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def psnr_distributions(per_set: dict[str, dict[str, list[float]]]) -> bytes:
     """Per-image PSNR per test set: a box and the points for each of input and the models."""
     if not per_set:
         raise DataError("no per-image scores to plot")
-    plt = _pyplot()
+    plt = pyplot()
     n = len(per_set)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -105,4 +107,4 @@ def psnr_distributions(per_set: dict[str, dict[str, list[float]]]) -> bytes:
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

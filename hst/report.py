@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,12 @@ import pandas as pd
 
 from hst.errors import DataError
 from hst.fsutil import atomic_write_bytes, atomic_write_text
+from hst.tables import read_csv, read_json
 
 PAPER_CLAIMS = {"params": 48.1, "time": 44.7, "avg_gain": 1.10, "test100_gain": 2.97}
 STYLE = ("body{font-family:sans-serif;font-size:13px;margin:12px}table{border-collapse:collapse;margin:8px 0}"
          "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eee}"
          "td:first-child,th:first-child{text-align:left}.meta{color:#555;margin:2px 0}.yes{background:#d9f2d9}")
-
-
-def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, comment="#", sep=sep)
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: unreadable CSV ({exc})") from None
 
 
 def comment_lines(path: str | Path) -> list[str]:
@@ -66,17 +57,8 @@ def table_html(csv_path: str | Path) -> str:
 
 
 # -- study.json ------------------------------------------------------------------------------
-def _json(path: str | Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable ({exc})") from None
-
-
 def load_study(study_json: str | Path) -> dict[str, Any]:
-    return _json(study_json)
+    return read_json(study_json)
 
 
 def training_logs(study_json: str | Path) -> dict[str, pd.DataFrame]:
@@ -207,12 +189,12 @@ def times_table(study_json: str | Path, benchmarks: str | Path) -> pd.DataFrame:
     for run, r in runs.items():
         path = bench / "train" / f"{run}.tsv"
         b = read_csv(path, sep="\t") if path.exists() else None
-        record = _json(root / "runs" / run / "run.json")
+        record = read_json(root / "runs" / run / "run.json")
         rows.append(_times_row("train", run, "", b, record.get("train_seconds"), record.get("wall_seconds_all_segments")))
         for s in r["test_sets"]:
             path = bench / "infer" / run / f"{s}.tsv"
             meta = root / "eval" / run / s / "eval.json"
-            seconds = _json(meta).get("inference_seconds") if meta.exists() else None
+            seconds = read_json(meta).get("inference_seconds") if meta.exists() else None
             rows.append(_times_row("infer", run, s, read_csv(path, sep="\t") if path.exists() else None, seconds, None))
     return pd.DataFrame(rows)
 

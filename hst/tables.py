@@ -31,18 +31,20 @@ PAPER_PARAM_REDUCTION, PAPER_TIME_REDUCTION = 48.1, 44.7
 PAPER_AVG_GAIN, PAPER_BEST_BASELINE = 1.10, ("PreNet", 29.42)
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
+    """A JSON file the pipeline wrote; a missing or broken one is a DataError naming it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: unreadable ({exc})") from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
+    """A CSV the pipeline wrote (``#`` lines skipped); a missing or broken one is a DataError naming it."""
     try:
-        return pd.read_csv(path, comment="#")
+        return pd.read_csv(path, comment="#", sep=sep)
     except FileNotFoundError:
         raise DataError(f"{path}: missing (run the pipeline stage that writes it)") from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -55,13 +57,13 @@ class Results:
     def __init__(self, study_json: str | Path, baselines: str | Path = BASELINES) -> None:
         self.study_path = Path(study_json)
         self.baselines = Path(baselines)
-        study = _read_json(self.study_path)
+        study = read_json(self.study_path)
         self.config, self.runs = study["config"], study["runs"]
         self.root = self.study_path.parent
-        self.run_records = {name: _read_json(self.root / "runs" / name / "run.json") for name in self.runs}
+        self.run_records = {name: read_json(self.root / "runs" / name / "run.json") for name in self.runs}
 
     def summary(self, run: str, test_set: str) -> dict[str, Any]:
-        return _read_csv(self.root / "eval" / run / test_set / "summary.csv").iloc[0].to_dict()
+        return read_csv(self.root / "eval" / run / test_set / "summary.csv").iloc[0].to_dict()
 
     def groups(self, experiment: str) -> dict[str, list[str]]:
         """The experiment's configurations (group name -> its runs, one per seed), in study order."""
@@ -150,9 +152,9 @@ def write_table(out: Path, name: str, title: str, header: list[str], df: pd.Data
 
 
 def table1(res: Results) -> tuple[pd.DataFrame, list[str], None]:
-    ours = _read_csv(res.root / "complexity" / "complexity.csv")
+    ours = read_csv(res.root / "complexity" / "complexity.csv")
     ours.insert(0, "source", "this harness (fvcore MACs)")
-    pub = _read_csv(res.baselines / "complexity_published.csv").rename(columns={"method": "model"})
+    pub = read_csv(res.baselines / "complexity_published.csv").rename(columns={"method": "model"})
     pub.insert(0, "source", "published / counted from official code")
     df = pd.concat([ours, pub], ignore_index=True)
     tiny, double = (ours.loc[ours.model == m, "params"] for m in ("HST-tiny", "HST-double"))
@@ -171,7 +173,7 @@ def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     rows = []
     for path in sorted((res.root / "data").glob("*.json")):
         name = path.stem
-        report = _read_json(path)[0]
+        report = read_json(path)[0]
         entry = registry.get(name)
         rows.append({"set": name, "task": entry.task, "split": entry.split, "pairs (real set)": entry.pairs,
                      "pairs expected here": report["expected"], "pairs found": report["pairs"],
@@ -240,7 +242,7 @@ def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: boo
 
 
 def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    pub = _read_csv(res.baselines / "derain_published.csv")
+    pub = read_csv(res.baselines / "derain_published.csv")
     rows = []
     for (method, in_paper), g in pub.groupby(["method", "in_paper_table3"], sort=False):
         row = {"method": method, "in paper's Table 3": bool(in_paper)}
@@ -267,7 +269,7 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
 
 
 def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    pub = _read_csv(res.baselines / "deblur_published.csv")
+    pub = read_csv(res.baselines / "deblur_published.csv")
     rows = []
     for method, g in pub.groupby("method", sort=False):
         row = {"method": method}

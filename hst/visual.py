@@ -19,14 +19,13 @@ is printed above it. The figure's title names the rule.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hst.errors import DataError
+from hst.metrics import psnr_rgb
 
 CROP = 64  # pixels; smaller images give their whole shorter side
 CHOICES = ("gain", "degradation")
@@ -73,12 +72,6 @@ def gain_window(inp: np.ndarray, restored: np.ndarray, target: np.ndarray, size:
     return best_window(removed, size)
 
 
-def crop_psnr(crop: np.ndarray, target: np.ndarray) -> float:
-    """RGB PSNR (peak 255) of a crop against the target crop; inf when identical."""
-    mse = float(np.mean((crop.astype(np.float64) - target.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 @dataclass(frozen=True)
 class Panel:
     """One row of the figure: a test set's crops."""
@@ -92,7 +85,8 @@ class Panel:
     crops: tuple[np.ndarray, np.ndarray, np.ndarray]  # input, restored, target
 
     def psnrs(self) -> tuple[float, float]:
-        return crop_psnr(self.crops[0], self.crops[2]), crop_psnr(self.crops[1], self.crops[2])
+        """RGB PSNR (peak 255, the GoPro protocol's) of the input and the restored crop against the target crop."""
+        return psnr_rgb(self.crops[0], self.crops[2]), psnr_rgb(self.crops[1], self.crops[2])
 
 
 def choose_panel(test_set: str, run: str, images: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], size: int,
@@ -128,13 +122,11 @@ TITLES = {
 
 def plot_panels(panels: list[Panel], title: str) -> bytes:
     """The panels as a PNG: one row per test set, columns input / HST / target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hst.plots import png_bytes, pyplot
 
     if not panels:
         raise DataError("no panels to draw")
+    plt = pyplot()
     fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels) + 0.5), squeeze=False, layout="constrained")
     for row, panel in zip(axes, panels):
         p_in, p_out = panel.psnrs()
@@ -146,10 +138,7 @@ def plot_panels(panels: list[Panel], title: str) -> bytes:
             ax.set_title(label, fontsize=8)
         row[0].set_ylabel(f"{panel.test_set}\n{panel.image} @({panel.top},{panel.left})", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=110, tight=False)
 
 
 def panel_evaluations(study) -> list[tuple[str, str]]:
@@ -166,12 +155,9 @@ def panel_evaluations(study) -> list[tuple[str, str]]:
 def panel_runs(study_json: str | Path) -> list[tuple[str, str]]:
     """:func:`panel_evaluations` of the study that the pipeline saved as ``study.json``."""
     from hst.study import Study
+    from hst.tables import read_json
 
-    try:
-        described = json.loads(Path(study_json).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{study_json}: unreadable study ({exc})") from None
-    return panel_evaluations(Study(described["config"], str(study_json)))
+    return panel_evaluations(Study(read_json(study_json)["config"], str(study_json)))
 
 
 def build_panels(study_json: str | Path, data_root: str | Path, results: str | Path, size: int = CROP,
@@ -213,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     title = f"Figs. 7-8: input / HST / target; crop PSNR (RGB) against the target crop\n{TITLES[args.choose]}"
     atomic_write_bytes(args.png, plot_panels(panels, title))
     for p in panels:
+        p_in, p_out = p.psnrs()
         print(f"{p.test_set}: {p.run} {p.image} crop {p.size}px at ({p.top},{p.left}), "
-              f"PSNR input {p.psnrs()[0]:.2f} dB -> {p.psnrs()[1]:.2f} dB")
+              f"PSNR input {p_in:.2f} dB -> {p_out:.2f} dB")
     print(args.png)
     return 0

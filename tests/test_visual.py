@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from hst.errors import DataError
-from hst.visual import best_window, choose_panel, crop_psnr, gain_window, plot_panels, worst_window
+from hst.metrics import psnr_rgb
+from hst.visual import best_window, choose_panel, gain_window, plot_panels, worst_window
 
 
 def _pair(h=40, w=50, box=(10, 20, 8)):
@@ -35,7 +36,7 @@ def test_choose_panel_takes_the_image_with_the_largest_error_and_cuts_all_three_
     assert (panel.image, panel.top, panel.left, panel.size) == ("b", 30, 40, 8)
     assert all(c.shape == (8, 8, 3) for c in panel.crops)
     p_in, p_out = panel.psnrs()
-    assert p_out == float("inf") and p_in == pytest.approx(crop_psnr(bad_in[30:38, 40:48], bad_t[30:38, 40:48]))
+    assert p_out == float("inf") and p_in == pytest.approx(psnr_rgb(bad_in[30:38, 40:48], bad_t[30:38, 40:48]))
     png = plot_panels([panel], "test")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
