@@ -24,7 +24,7 @@ import pandas as pd
 
 from hst.errors import DataError
 from hst.fsutil import atomic_write_bytes, atomic_write_text
-from hst.tables import read_csv, read_json
+from hst.tables import is_configuration_row, read_csv, read_json
 
 PAPER_CLAIMS = {"params": 48.1, "time": 44.7, "avg_gain": 1.10, "test100_gain": 2.97}
 STYLE = ("body{font-family:sans-serif;font-size:13px;margin:12px}table{border-collapse:collapse;margin:8px 0}"
@@ -106,7 +106,7 @@ def cost_points(tables: str | Path) -> pd.DataFrame:
             match = table[table["method"].map(_key) == _key(name)]
             if name.startswith("HST"):  # ours: the table rows labelled 'HST-tiny [synthetic twins]' etc.
                 match = table[table["method"].str.startswith(name + " ")]
-                match = match[~match["method"].str.contains(", seed |95% CI", regex=True)]  # mean row, not per seed
+                match = match[match["method"].map(is_configuration_row).astype(bool)]  # mean row, not per seed
             psnr = pd.to_numeric(match[column], errors="coerce").dropna()
             if psnr.empty:
                 continue
@@ -149,7 +149,7 @@ def claims(tables: str | Path) -> list[dict[str, str]]:
     out.append({"claim": "HST-tiny trains in less time than HST-double", "paper": f"{PAPER_CLAIMS['time']}%",
                 "ours": ours, "from": "Table 5 (run.json train_seconds)"})
     hst = t3[t3["method"].astype(str).str.startswith("HST-")]
-    hst = hst[~hst["method"].str.contains(", seed |95% CI", regex=True)]  # the mean row where several seeds
+    hst = hst[hst["method"].map(is_configuration_row).astype(bool)]  # the mean row where several seeds
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
     for key, column, against in (("avg_gain", "Average PSNR", "PreNet"), ("test100_gain", "Test100 PSNR", None)):
         ours = "not in this study"

@@ -200,6 +200,17 @@ def _cell(interval: Interval, digits: int) -> str:
     return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}"
 
 
+# How Tables 3 and 4 label the extra rows of a configuration trained on several seeds (the CSV keeps
+# them; the Markdown and whoever reads the CSV for one number per configuration skip them).
+SEED_ROW, CI_ROW = ", seed ", ", 95% CI half-width"
+
+
+def is_configuration_row(method: str) -> bool:
+    """True for the row that stands for a configuration (its only row, or its mean over seeds);
+    False for its per-seed and CI half-width rows."""
+    return SEED_ROW not in method and not method.endswith(CI_ROW)
+
+
 def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: bool) -> tuple[list[dict], list[dict]]:
     """The degraded-input and HST rows of a table with one PSNR/SSIM column pair per test set.
 
@@ -229,16 +240,27 @@ def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: boo
             csv_rows.append(row(label, next(iter(per_seed.values()))))
             md_rows.append(csv_rows[-1])
             continue
-        csv_rows += [row(f"{label}, seed {seed}", v) for seed, v in per_seed.items()]
+        csv_rows += [row(f"{label}{SEED_ROW}{seed}", v) for seed, v in per_seed.items()]
         keys = [(s, m) for s in columns for m in ("PSNR", "SSIM") if all(s in v for v in per_seed.values())]
         cis = {(s, m): mean_ci(v[s][m] for v in per_seed.values()) for s, m in keys}
         name = f"{label}, mean of {len(runs)} seeds"
         csv_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": ci.mean for (s, m), ci in cis.items()}})
-        csv_rows.append({"method": f"{label}, 95% CI half-width",
+        csv_rows.append({"method": f"{label}{CI_ROW}",
                          **{f"{sets.get(s, s)} {m}": ci.half_width for (s, m), ci in cis.items()}})
         md_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": _cell(ci, 2 if m == "PSNR" else 3)
                                            for (s, m), ci in cis.items()}})
     return csv_rows, md_rows
+
+
+def _published_then_ours(published: list[dict], csv_rows: list[dict], md_rows: list[dict], cols: list[str],
+                         labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables 3 and 4 as (CSV frame, Markdown frame): the published rows, then ours (:func:`_wide_rows`),
+    PSNR with 2 decimals and SSIM with 3 in every ``<label> PSNR`` / ``<label> SSIM`` column."""
+    digits = {**{f"{s} PSNR": 2 for s in labels}, **{f"{s} SSIM": 3 for s in labels}}
+    pub = pd.DataFrame(published)
+    df = pd.concat([pub, pd.DataFrame(csv_rows)], ignore_index=True).reindex(columns=cols)
+    md = pd.concat([_fmt(pub.reindex(columns=cols), digits), pd.DataFrame(md_rows).reindex(columns=cols)], ignore_index=True)
+    return _fmt(df, digits), _fmt(md, digits)
 
 
 def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
@@ -253,7 +275,7 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     csv_rows, md_rows = _wide_rows(res, "derain", {s: s for s in DERAIN_SETS}, average=True)
     best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
     for r in csv_rows:
-        if r["method"].startswith("HST") and not any(k in r["method"] for k in ("95% CI", ", seed ")) and "Average PSNR" in r:
+        if r["method"].startswith("HST") and is_configuration_row(r["method"]) and "Average PSNR" in r:
             gap = r["Average PSNR"] - best.psnr_y
             notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB; best baseline of Table 3 "
                          f"({best.method}) {best.psnr_y:.2f} dB; gap {gap:+.2f} dB (paper claims +{PAPER_AVG_GAIN:.2f} dB "
@@ -261,11 +283,8 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     cols = ["method", "in paper's Table 3"] + [f"{s} {m}" for s in DERAIN_SETS + ["Average"] for m in ("PSNR", "SSIM")]
     for r in csv_rows + md_rows:
         r.setdefault("in paper's Table 3", False)
-    digits = {**{f"{s} PSNR": 2 for s in DERAIN_SETS + ["Average"]}, **{f"{s} SSIM": 3 for s in DERAIN_SETS + ["Average"]}}
-    published = pd.DataFrame(rows)
-    df = pd.concat([published, pd.DataFrame(csv_rows)], ignore_index=True).reindex(columns=cols)
-    md = pd.concat([_fmt(published.reindex(columns=cols), digits), pd.DataFrame(md_rows).reindex(columns=cols)], ignore_index=True)
-    return _fmt(df, digits), notes, _fmt(md, digits)
+    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, DERAIN_SETS + ["Average"])
+    return df, notes, md
 
 
 def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
@@ -288,11 +307,8 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
                 notes.append(f"{_hst_label(res, run)} (seed {res.seed(run)}) on {label}: mean per-channel SSIM "
                              f"{summ['ssim_per_channel']:.3f}.")
     cols = ["method"] + [f"{label} {m}" for label in DEBLUR_SETS.values() for m in ("PSNR", "SSIM")]
-    digits = {**{f"{s} PSNR": 2 for s in DEBLUR_SETS.values()}, **{f"{s} SSIM": 3 for s in DEBLUR_SETS.values()}}
-    published = pd.DataFrame(rows)
-    df = pd.concat([published, pd.DataFrame(csv_rows)], ignore_index=True).reindex(columns=cols)
-    md = pd.concat([_fmt(published.reindex(columns=cols), digits), pd.DataFrame(md_rows).reindex(columns=cols)], ignore_index=True)
-    return _fmt(df, digits), notes, _fmt(md, digits)
+    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, list(DEBLUR_SETS.values()))
+    return df, notes, md
 
 
 def _ablation_group(res: Results, variant: str, sampler: str) -> list[str]:

@@ -40,6 +40,18 @@ def test_cost_points_match_methods_across_tables(tmp_path):
     assert plots.cost_quality(pts)[:8] == PNG
 
 
+def test_cost_points_take_the_mean_row_of_seeded_runs_and_skip_models_a_table_lacks(tmp_path):
+    pd.DataFrame({"model": ["HST-tiny", "HST-double"], "params": [6e6, 1e7],
+                  "gmacs_256": [23.0, 40.0]}).to_csv(tmp_path / "table1.csv", index=False)
+    label = "HST-tiny [synthetic twins]"
+    pd.DataFrame({"method": [f"{label}, seed 0", f"{label}, seed 1", f"{label}, mean of 2 seeds",
+                             f"{label}, 95% CI half-width"],
+                  "Average PSNR": [25.0, 27.0, 26.0, 12.7]}).to_csv(tmp_path / "table3.csv", index=False)
+    pd.DataFrame({"method": ["MPRNet"], "GoPro PSNR": [32.66]}).to_csv(tmp_path / "table4.csv", index=False)
+    pts = cost_points(tmp_path)  # HST-double is in neither Table 3 nor 4: no point, no error
+    assert pts[["method", "psnr"]].values.tolist() == [["HST-tiny", 26.0]]
+
+
 def test_plots_are_pngs_and_bad_input_is_a_clear_error():
     log = pd.DataFrame({"iteration": [2, 4], "loss": [0.3, 0.2], "lr": [1e-3, 1e-4]})
     assert plots.training_curves({"derain-tiny": log, "deblur-tiny": log})[:8] == PNG
