@@ -25,12 +25,15 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, **extra: An
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise CheckpointError(f"{type(model).__name__} has no `config` dict; cannot write a checkpoint")
-    clash = {"format", "version", "model_config", "state_dict"} & extra.keys()
+    clash = {"format", "version", "arch", "model_config", "state_dict"} & extra.keys()
     if clash:
         raise ValueError(f"reserved checkpoint keys passed as extras: {sorted(clash)}")
+    from hst.models import arch_of
+
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save(
-        {"format": FORMAT, "version": VERSION, "model_config": dict(config), "state_dict": state, **extra},
+        {"format": FORMAT, "version": VERSION, "arch": arch_of(model), "model_config": dict(config),
+         "state_dict": state, **extra},
         path,
     )
 
@@ -45,8 +48,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as exc:  # pickle errors, truncated zips, foreign globals
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") != FORMAT:
+        released = _released(path, ckpt)
+        if released is not None:
+            return released
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an HST checkpoint (missing format tag {FORMAT!r})")
+        raise CheckpointError(f"{path}: not an HST checkpoint (missing format tag {FORMAT!r}) and not a released "
+                              "weight file of the weights registry (`python -m hst weights list`)")
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r}, this harness reads {VERSION}")
     if not isinstance(ckpt.get("model_config"), dict) or not isinstance(ckpt.get("state_dict"), dict):
@@ -54,15 +62,30 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
+def _released(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A released weight file (a bare state dict) that the weights registry knows by its SHA-256, as a
+    checkpoint dict of ours (arch and model_config from the registry, ``released``: its name); else None."""
+    from hst.fsutil import sha256_of
+    from hst.weights import identify
+
+    weights = identify(sha256_of(path))
+    if weights is None or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return None
+    return {"format": FORMAT, "version": VERSION, "arch": weights.arch, "model_config": dict(weights.config),
+            "state_dict": dict(state), "released": weights.name}
+
+
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
     """Rebuild the model from a checkpoint's config and load its weights; return (model, checkpoint)."""
-    from hst.models.hst import HST
+    from hst.errors import ConfigError
+    from hst.models import build_arch
 
     ckpt = load_checkpoint(path, map_location)
+    arch = ckpt.get("arch", "hst")  # checkpoints written before architectures had names are HST's
     try:
-        model = HST(**ckpt["model_config"])
-    except TypeError as exc:
-        raise CheckpointError(f"{path}: model config does not fit this HST ({exc})") from None
+        model = build_arch(arch, ckpt["model_config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path}: model config does not fit this {arch} ({exc})") from None
     try:
         missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
     except RuntimeError as exc:  # shape mismatches

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "visual": ("hst.visual", "Figs. 7-8: input / HST / target crops of every test set"),
     "report": ("hst.report", "the pieces of the HTML report: tables as HTML, curves, cost/quality, claims, times"),
     "regression": ("hst.regression", "compare a run's metrics with the committed reference"),
+    "weights": ("hst.weights", "released weights of baseline models: list, fetch (checked, resumable)"),
     "plan": ("hst.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
 }
 

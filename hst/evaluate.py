@@ -1,10 +1,13 @@
 """Inference over a set: restored PNGs and per-image times, then (unless told not to) the scores.
 
-``python -m hst evaluate --checkpoint CKPT --set SETDIR --protocol derain|gopro|realblur --out DIR
+``python -m hst evaluate --checkpoint CKPT --set SETDIR --protocol derain|gopro|realblur|prenet --out DIR
 [--sampling seeded|grid|ensemble] [--seed S] [--draws K] [--no-score] [--no-save]``
 
 Every input is restored at full resolution (the model pads internally and crops back), clamped
-to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``).
+to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``), except
+under a protocol whose own test script saved its outputs otherwise (``hst.metrics.OUTPUT_ROUNDING``:
+PReNet's truncates). CKPT is a checkpoint of this harness or a released weight file of the
+weights registry (``python -m hst weights list``), recognised by its SHA-256.
 
 Sampling at inference (the paper leaves it open; our choice, recorded in ``eval.json``):
 
@@ -64,12 +67,18 @@ def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Te
     return torch.from_numpy(image).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
-def to_uint8(restored: torch.Tensor) -> np.ndarray:
-    """A 1 x 3 x H x W (or 3 x H x W) float output -> H x W x 3 uint8: clamp to [0, 1], round half up."""
-    array = restored.detach().float().cpu().numpy().astype(np.float64)
+def to_uint8(restored: torch.Tensor, rounding: str = "round") -> np.ndarray:
+    """A 1 x 3 x H x W (or 3 x H x W) float output -> H x W x 3 uint8, clamped to [0, 1]: ``round`` half up
+    (MATLAB's im2uint8), or ``truncate`` as ``np.uint8(255 * out)`` on float32 (PReNet's test script)."""
+    array = restored.detach().float().cpu().numpy()
     if array.ndim == 4:
         array = array[0]
-    array = np.floor(np.clip(array, 0.0, 1.0) * 255.0 + 0.5)
+    if rounding == "truncate":
+        array = np.float32(255.0) * np.clip(array, np.float32(0.0), np.float32(1.0))
+    elif rounding == "round":
+        array = np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5)
+    else:
+        raise ConfigError(f"rounding: unknown rule {rounding!r}; choose round or truncate")
     return np.ascontiguousarray(array.transpose(1, 2, 0).astype(np.uint8))
 
 
@@ -91,13 +100,14 @@ class Restorer:
     """A loaded model plus a sampling policy: ``restore(image, name)`` -> (uint8 image, seconds)."""
 
     def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
-                 seed: int = 0, draws: int | None = None, compile: bool = False) -> None:
+                 seed: int = 0, draws: int | None = None, compile: bool = False, rounding: str = "round") -> None:
         from hst.checkpoint import load_model
         from hst.envinfo import resolve_device
 
         self.device = resolve_device(device)
         self.sampling, self.seed = sampling, int(seed)
         self.draws = resolve_draws(sampling, draws)
+        self.rounding = rounding
         self.checkpoint = Path(checkpoint)
         model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
         self.model = model.to(self.device).eval()
@@ -130,7 +140,7 @@ class Restorer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - start
-        return to_uint8(out), seconds
+        return to_uint8(out, self.rounding), seconds
 
     def warm_up(self, image: np.ndarray) -> None:
         """One untimed pass, so that one-off allocation and kernel selection do not count as an image's time."""
@@ -142,7 +152,10 @@ class Restorer:
         return {
             "checkpoint": str(self.checkpoint.resolve()),
             "checkpoint_sha256": sha256_of(self.checkpoint),
+            "arch": self.checkpoint_dict.get("arch", "hst"),
             "model_config": self.checkpoint_dict["model_config"],
+            "released_weights": self.checkpoint_dict.get("released"),
+            "output_rounding": self.rounding,
             "sampling": self.sampling,
             "seed": self.seed,
             "draws": self.draws,
@@ -165,10 +178,13 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     from hst.score import check_same_size, csv_text, finish, protocol_columns, score_one
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
+    from hst.metrics import OUTPUT_ROUNDING
+
     columns = protocol_columns(protocol)  # an unknown protocol fails here, before any work
     resolve_draws(sampling, draws)
     pairs = list_pairs(set_dir)
-    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, compile=compile)
+    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, compile=compile,
+                        rounding=OUTPUT_ROUNDING.get(protocol, "round"))
     ensure_output_dir(out_dir)
 
     for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):

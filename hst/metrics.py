@@ -47,6 +47,16 @@ realblur (Table 4, RealBlur-R/J): :func:`psnr_aligned`, :func:`ssim_aligned`
     so that scoring both columns aligns each pair once; :func:`realblur_scores`
     returns both numbers.
 
+prenet (PReNet's own protocol, for reproducing its published figures): :func:`psnr_y_prenet`, :func:`ssim_y_prenet`
+    Its MATLAB scripts (``statistic_rain100L.m``, ``psnr.m``, Wang's 2009 ``ssim.m``): Y of
+    ``rgb2ycbcr`` on the DOUBLE image in [0, 1], not rounded; PSNR with peak 1 (``psnr.m``
+    takes 2^8 - 1 only when the first image's maximum exceeds 2), MSE over every Y pixel;
+    SSIM on Y x 255 with L = 255 and the "automatic downsampling": both images box-filtered
+    (f x f, 'symmetric' padding, 'same') and subsampled by f = max(1, round(min(H, W) / 256))
+    before the 'valid' 11x11 Gaussian windows (f = 1 for Rain100L's 481 x 321). Its test
+    script saves outputs TRUNCATED to uint8 (``np.uint8(255 * out)``), not rounded:
+    :data:`OUTPUT_ROUNDING` says so to the evaluation, which quantises before scoring.
+
 Policies
 --------
 Identical images: a PSNR is +inf (as MATLAB's ``psnr`` and skimage give); the
@@ -95,12 +105,15 @@ __all__ = [
     "psnr_aligned",
     "psnr_rgb",
     "psnr_y",
+    "psnr_y_prenet",
     "realblur_scores",
     "rgb_to_y",
     "ssim_aligned",
     "ssim_per_channel",
     "ssim_volumetric",
     "ssim_y",
+    "ssim_y_prenet",
+    "OUTPUT_ROUNDING",
 ]
 
 PSNR_CAP = 100.0  # dB: the ceiling mean_psnr applies to each value (identical images give +inf)
@@ -225,6 +238,52 @@ def ssim_y(restored: np.ndarray, target: np.ndarray) -> float:
     """Deraining SSIM: Wang's ssim_index (11x11 Gaussian 1.5, L 255, 'valid') on rounded Y (evaluation.md)."""
     _check_pair(restored, target, "ssim_y", min_side=_WINDOW)
     return float(np.mean(_wang_ssim_valid_map(rgb_to_y(restored), rgb_to_y(target), 255.0)))
+
+
+# -------------------------------------------------------------------- prenet protocol
+
+
+def _y_double(image: np.ndarray) -> np.ndarray:
+    """Y of MATLAB rgb2ycbcr on im2double(image): ((T1 R + T2 G) + T3 B) + 16/255, in [0, 1], unrounded."""
+    rgb = image.astype(np.float64) / 255.0
+    y = _Y_COEFFS[0] * rgb[..., 0] + _Y_COEFFS[1] * rgb[..., 1]
+    return (y + _Y_COEFFS[2] * rgb[..., 2]) + _Y_OFFSET / 255.0
+
+
+def _box_downsample(image: np.ndarray, f: int) -> np.ndarray:
+    """Wang's ssim.m: imfilter(img, ones(f)/f^2, 'symmetric', 'same'), then img(1:f:end, 1:f:end)."""
+    if f == 1:
+        return image
+    before = (f - 1) // 2  # imfilter's centre of an even kernel is floor((f + 1) / 2), 1-based
+    padded = np.pad(image, ((before, f - 1 - before),) * 2, mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (f, f))
+    return windows.mean(axis=(2, 3))[::f, ::f]
+
+
+def ssim_downsample_factor(height: int, width: int) -> int:
+    """f = max(1, round(min(H, W) / 256)), MATLAB's round (half away from zero)."""
+    return max(1, int(_matlab_round(np.array(min(height, width) / 256.0))))
+
+
+def psnr_y_prenet(restored: np.ndarray, target: np.ndarray) -> float:
+    """PReNet's PSNR: psnr.m on unrounded Y of the double image, peak 1 (module doc)."""
+    _check_pair(restored, target, "psnr_y_prenet")
+    x, y = _y_double(restored), _y_double(target)
+    peak = 255.0 if x.max() > 2 else 1.0  # psnr.m's k = 8 branch: never taken for Y in [0, 1]
+    diff = x - y
+    return _psnr_from_mse(float(np.sum(diff * diff) / diff.size), peak)
+
+
+def ssim_y_prenet(restored: np.ndarray, target: np.ndarray) -> float:
+    """PReNet's SSIM: Wang's 2009 ssim.m on Y x 255 with its automatic downsampling (module doc)."""
+    _check_pair(restored, target, "ssim_y_prenet", min_side=_WINDOW)
+    f = ssim_downsample_factor(*target.shape[:2])
+    x = _box_downsample(_y_double(restored) * 255.0, f)
+    y = _box_downsample(_y_double(target) * 255.0, f)
+    if min(x.shape) < _WINDOW:
+        raise MetricInputError(f"ssim_y_prenet: {target.shape[0]} x {target.shape[1]} downsampled by {f} is "
+                               f"smaller than the 11 x 11 window")
+    return float(np.mean(_wang_ssim_valid_map(x, y, 255.0)))
 
 
 # -------------------------------------------------------------------- gopro protocol
@@ -413,6 +472,11 @@ PROTOCOLS: dict[str, dict[str, Metric]] = {
     # RealBlur's degraded inputs: the official script scores them without alignment
     # (its image_align call is commented out) and aligns only restorations.
     "realblur-input": {"psnr": psnr_unaligned, "ssim": ssim_unaligned},
+    # PReNet's own scripts (its published Rain100H / Rain100L figures): not the tables' protocol.
+    "prenet": {"psnr": psnr_y_prenet, "ssim": ssim_y_prenet},
 }
 # The protocol that scores a set's degraded inputs, where it differs from the restorations'.
 INPUT_PROTOCOL = {"realblur": "realblur-input"}
+# How an evaluation turns a float output into the uint8 image it saves and scores: "round"
+# (half up, MATLAB's im2uint8) unless the protocol's own test script did otherwise.
+OUTPUT_ROUNDING = {"prenet": "truncate"}  # PReNet's test_PReNet.py: np.uint8(255 * out)

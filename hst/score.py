@@ -36,7 +36,7 @@ import numpy as np
 from hst.errors import DataError, HSTError
 from hst.fsutil import ensure_output_dir
 
-PROTOCOL_NAMES = ("derain", "gopro", "realblur")
+PROTOCOL_NAMES = ("derain", "gopro", "realblur", "prenet")
 
 
 def protocol_columns(protocol: str) -> dict[str, Any]:

@@ -318,3 +318,45 @@ def test_compiled_model_restores_as_the_eager_one(checkpoint, tiny_set, tmp_path
     assert eager.keys() == compiled.keys() and len(eager) == 3
     for name in eager:  # the same seeded draws per image: the same restorations
         assert np.array_equal(eager[name], compiled[name]), name
+
+
+# ----------------------------------------------------------- released weights, protocol rounding
+
+
+def test_truncate_rounding_is_prenets_float32_uint8_cast():
+    values = torch.tensor([0.0, 0.999, 29 / 255, 0.5, 1.2, -0.1], dtype=torch.float32).reshape(1, 3, 1, 2)
+    truncated = to_uint8(values, "truncate")
+    expected = np.uint8(np.float32(255) * np.clip(values[0].numpy(), 0, 1)).transpose(1, 2, 0)
+    np.testing.assert_array_equal(truncated, expected)  # np.uint8(255 * out) of test_PReNet.py
+    rounded = to_uint8(values)
+    assert truncated[0, 1, 0] == 254 and rounded[0, 1, 0] == 255  # 0.999 * 255 = 254.7
+    assert (rounded.astype(int) - truncated.astype(int)).min() >= 0
+
+
+def test_released_weights_are_recognised_by_sha256_and_evaluated(tmp_path, monkeypatch, one_thread):
+    """A bare state dict in torch's legacy format, known to the weights registry by its sha256, evaluates like
+    our checkpoints; eval.json names it; the prenet protocol truncates the outputs."""
+    import hst.weights as W
+    from hst.data.registry import Archive
+    from hst.fsutil import sha256_of
+    from hst.models import PReNet
+
+    torch.manual_seed(0)
+    released = tmp_path / "net_latest.pth"
+    torch.save(PReNet(stages=2).state_dict(), released, _use_new_zipfile_serialization=False)
+    entry = W.Weights("prenet-test", "prenet", {"stages": 2, "channels": 32, "blocks": 5}, "nothing", (),
+                      Archive("prenet-test", "x.pth", "torch", released.stat().st_size, sha256_of(released),
+                              "verified", ()))
+    monkeypatch.setattr(W, "load_weights_registry", lambda *a, **k: {"prenet-test": entry})
+    set_dir = tmp_path / "set"
+    rng = np.random.default_rng(0)
+    for sub in ("input", "target"):
+        (set_dir / sub).mkdir(parents=True)
+        write_png(set_dir / sub / "rain-001.png", rng.integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    record = evaluate(released, set_dir, "prenet", tmp_path / "out", device="cpu")
+    assert record["arch"] == "prenet" and record["released_weights"] == "prenet-test"
+    assert record["output_rounding"] == "truncate" and record["summary"]["protocol"] == "prenet"
+    other = tmp_path / "other.pth"
+    torch.save(PReNet(stages=2).state_dict(), other, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="not a released weight file of the weights registry"):
+        evaluate(other, set_dir, "prenet", tmp_path / "out2", device="cpu")

@@ -407,11 +407,83 @@ def test_valid_ssim_needs_an_11_by_11_window(metric):
         metric(small, small)
 
 
+# -------------------------------------------------------------------- prenet protocol
+
+
+def test_psnr_y_prenet_hand_computed():
+    # white against black: Y differs by (65.481 + 128.553 + 24.966) / 255 = 219 / 255 everywhere; peak 1
+    white, black = grey(np.full((4, 5), 255)), grey(np.zeros((4, 5)))
+    assert M.psnr_y_prenet(white, black) == pytest.approx(10 * math.log10(1 / (219 / 255) ** 2), abs=1e-12)
+
+
+def test_psnr_y_prenet_uses_unrounded_y_where_the_derain_protocol_rounds():
+    # one level of red moves Y by 65.481 / 255 / 255 = 0.001007 (unrounded) but not its rounded value
+    a, b = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    a[..., 0] = 1
+    assert M.psnr_y(a, b) == math.inf
+    assert M.psnr_y_prenet(a, b) == pytest.approx(10 * math.log10(1 / (65.481 / 255 / 255) ** 2), abs=1e-9)
+
+
+def test_psnr_y_prenet_is_the_derain_psnr_shifted_only_by_y_rounding():
+    # same images, same MSE definition: peak 1 on Y in [0, 1] equals peak 255 on Y x 255; the two
+    # protocols differ by the rounding of Y alone (evaluation.md: about 0.06 dB on Rain100L).
+    clean = natural()
+    rainy = noisy(clean, 12)
+    y1, y2 = y_float(rainy), y_float(clean)
+    assert M.psnr_y_prenet(rainy, clean) == pytest.approx(psnr_of(y1, y2), abs=1e-9)
+    assert M.psnr_y_prenet(rainy, clean) != pytest.approx(M.psnr_y(rainy, clean), abs=1e-3)
+
+
+def test_ssim_downsample_factor_rounds_half_away_from_zero():
+    assert M.ssim_downsample_factor(321, 481) == 1  # Rain100L: no downsampling
+    assert M.ssim_downsample_factor(383, 500) == 1
+    assert M.ssim_downsample_factor(384, 500) == 2  # 1.5 -> 2 (numpy's round would agree here)
+    assert M.ssim_downsample_factor(640, 960) == 3  # 2.5 -> 3, where numpy's half-to-even gives 2
+    assert M.ssim_downsample_factor(720, 1280) == 3
+
+
+def test_box_downsample_hand_computed():
+    a = np.arange(16, dtype=np.float64).reshape(4, 4)
+    # f = 2: imfilter's even kernel covers (i, i+1); the last row/column reflect ('symmetric')
+    np.testing.assert_allclose(M._box_downsample(a, 2), [[2.5, 4.5], [10.5, 12.5]])
+    # f = 3, centred: rows -1 and 4 mirror rows 0 and 3 (edge value repeated, not skipped)
+    b = np.arange(36, dtype=np.float64).reshape(6, 6)
+    out = M._box_downsample(b, 3)
+    assert out.shape == (2, 2)
+    assert out[0, 0] == pytest.approx(np.mean(b[[0, 0, 1]][:, [0, 0, 1]]))
+    assert out[1, 1] == pytest.approx(np.mean(b[2:5, 2:5]))
+
+
+def test_ssim_y_prenet_on_rain100l_size_is_wang_on_unrounded_y():
+    clean = natural()
+    rainy = noisy(clean, 12)
+    expected = structural_similarity(y_float(rainy), y_float(clean), gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=255.0)
+    # skimage crops the same 5-pixel border ('valid' windows) from a 'reflect' map: equal to ssim.m's 'valid'
+    assert M.ssim_y_prenet(rainy, clean) == pytest.approx(expected, abs=1e-9)
+    assert M.ssim_y_prenet(clean, clean) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ssim_y_prenet_downsamples_large_images():
+    big = np.ascontiguousarray(data.astronaut()[:400, :400])  # min side 400 -> f = 2
+    worse = noisy(big, 20)
+    x = M._box_downsample(y_float(worse), 2)
+    y = M._box_downsample(y_float(big), 2)
+    expected = structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=255.0)
+    assert M.ssim_y_prenet(worse, big) == pytest.approx(expected, abs=1e-9)
+    full = structural_similarity(y_float(worse), y_float(big), gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False, data_range=255.0)
+    assert abs(M.ssim_y_prenet(worse, big) - full) > 1e-3  # downsampling changes the score
+
+
 # ------------------------------------------------------------------------ protocols
 
 
 def test_protocols_map_columns_to_the_documented_functions():
-    assert list(M.PROTOCOLS) == ["derain", "gopro", "realblur", "realblur-input"]
+    assert list(M.PROTOCOLS) == ["derain", "gopro", "realblur", "realblur-input", "prenet"]
+    assert M.PROTOCOLS["prenet"] == {"psnr": M.psnr_y_prenet, "ssim": M.ssim_y_prenet}
+    assert M.OUTPUT_ROUNDING == {"prenet": "truncate"}
     assert M.PROTOCOLS["derain"] == {"psnr": M.psnr_y, "ssim": M.ssim_y}
     assert list(M.PROTOCOLS["gopro"]) == ["psnr", "ssim", "ssim_per_channel"]
     assert M.PROTOCOLS["gopro"]["ssim"] is M.ssim_volumetric  # the published GoPro/HIDE tables: MATLAB ssim

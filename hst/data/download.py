@@ -139,6 +139,10 @@ def _html_error(text: str, label: str, where: str) -> DownloadError:
     return DownloadError(f"{label}: {where} answered an HTML page{title}, not the archive")
 
 
+# What sniff() may say of a file of each expected type: torch.save writes zips since torch 1.6.
+ACCEPTS = {"torch": ("torch", "zip")}
+
+
 @dataclass(frozen=True)
 class Expected:
     """What a downloaded file must be; ``why`` says where the hash comes from."""
@@ -154,10 +158,10 @@ def verify(path: Path, expected: Expected, label: str, where: str) -> str:
     kind = sniff(path)
     if kind == "html":
         raise _html_error(path.read_text(encoding="utf-8", errors="replace")[: 1 << 20], label, where)
-    if kind is None or (expected.type != "auto" and kind != expected.type):
+    if kind is None or (expected.type != "auto" and kind not in ACCEPTS.get(expected.type, (expected.type,))):
         with open(path, "rb") as fh:
             head = fh.read(8)
-        wanted = "an archive" if expected.type == "auto" else f"a {expected.type} archive"
+        wanted = {"auto": "an archive", "torch": "a torch.save file"}.get(expected.type, f"a {expected.type} archive")
         raise DownloadError(f"{label}: {where} is not {wanted} (its first bytes are {head!r})")
     size = path.stat().st_size
     if expected.size is not None and size != expected.size:

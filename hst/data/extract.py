@@ -14,12 +14,19 @@ from hst.data.atomic import staged_dir
 from hst.errors import DataError
 
 
+# torch.save's legacy (pre-1.6) format: a pickle (protocol 2) whose first object is torch's magic number.
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
 def sniff(path: str | os.PathLike) -> str | None:
-    """The archive type a file's magic bytes say (``zip``, ``tar.gz``, ``tar``), ``html``, or None."""
+    """The type a file's magic bytes say (``zip``, ``tar.gz``, ``tar``, ``torch`` for a legacy torch.save
+    file; torch's current format is a ``zip``), ``html``, or None."""
     with open(path, "rb") as fh:
         head = fh.read(512)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return "torch"
     if head.startswith(b"\x1f\x8b"):
         return "tar.gz"
     if head[257:262] == b"ustar":

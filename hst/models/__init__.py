@@ -13,6 +13,7 @@ from hst.models.hst import HST
 from hst.models.lgl_block import LGLBlock
 from hst.models.local_aggregation import LocalAggregation
 from hst.models.local_propagation import LocalPropagation
+from hst.models.prenet import PReNet
 from hst.models.sampler import (
     EVAL_POLICIES,
     SAMPLERS,
@@ -28,6 +29,33 @@ VARIANTS: dict[str, dict] = {
     "tiny": {"num_blocks": [1, 1, 1, 1]},
     "double": {"num_blocks": [2, 2, 2, 2]},
 }
+
+
+# Architectures by name: what a checkpoint's "arch" says (checkpoints without one are HST's).
+ARCHS: dict[str, type[torch.nn.Module]] = {"hst": HST, "prenet": PReNet}
+
+
+def arch_of(model: torch.nn.Module) -> str:
+    """The registry name of ``model``'s architecture."""
+    name = next((n for n, cls in ARCHS.items() if type(model) is cls), None)
+    if name is None:
+        raise ConfigError(f"{type(model).__name__} is not a registered architecture ({', '.join(ARCHS)})")
+    return name
+
+
+def build_arch(arch: str, config: dict) -> torch.nn.Module:
+    """Build architecture ``arch`` from its options (a checkpoint's model_config), one-line errors."""
+    if arch not in ARCHS:
+        raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    cls = ARCHS[arch]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}: unknown {arch} option; valid options are {', '.join(sorted(allowed))}")
+    try:
+        return cls(**config)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
 
 
 def build_model(variant: str = "tiny", **overrides) -> HST:
@@ -67,6 +95,7 @@ def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Mo
 
 
 __all__ = [
+    "ARCHS", "PReNet", "arch_of", "build_arch",
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
     "VARIANTS", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",
