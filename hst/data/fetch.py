@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hst.data.check import CheckReport, check_set
-from hst.data.download import Fetcher
+from hst.data.download import ARCHIVES_DIR, Fetcher
 from hst.data.extract import safe_extract
 from hst.data.normalise import normalise
 from hst.data.registry import Copy, Registry, Source
@@ -64,6 +66,22 @@ def _tidy(registry: Registry, archive: str, root: Path) -> None:
     """Remove an extracted archive once every set that comes from it is in place."""
     if all(is_fetched(root / s) for s in registry.sets_of(archive)):
         shutil.rmtree(root / EXTRACTED_DIR / archive, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _archive_lock(root: Path, archive: str):
+    """Hold ``<root>/_archives/<archive>.lock``: one process at a time downloads and unpacks an archive.
+
+    Several sets share an archive (the five deraining test sets), and a pipeline fetches them in parallel.
+    """
+    path = root / ARCHIVES_DIR / f"{archive}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _clear_the_way(dest: Path, name: str, expected: int) -> CheckReport | None:
@@ -122,14 +140,15 @@ def fetch_set(
     extra = tuple(Source.from_user(u) for u in urls) + dataset.sources
     errors = []
     for i, copy in enumerate(dataset.copies):
-        try:
-            path = fetcher.fetch(copy.archive, extra)
-        except DownloadError as exc:
-            errors.append(str(exc))
-            if i + 1 < len(dataset.copies):
-                log.warning("%s; trying the next copy: %s", exc, dataset.copies[i + 1].archive.file)
-            continue
-        _unpack(copy, path, root, name)
-        _tidy(registry, copy.archive.name, root)
+        with _archive_lock(root, copy.archive.name):
+            try:
+                path = fetcher.fetch(copy.archive, extra)
+            except DownloadError as exc:
+                errors.append(str(exc))
+                if i + 1 < len(dataset.copies):
+                    log.warning("%s; trying the next copy: %s", exc, dataset.copies[i + 1].archive.file)
+                continue
+            _unpack(copy, path, root, name)
+            _tidy(registry, copy.archive.name, root)
         return check_set(dest, dataset.pairs)
     raise DownloadError(f"{name}: " + " | ".join(errors))

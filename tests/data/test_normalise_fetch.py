@@ -215,3 +215,32 @@ def test_fetch_adopts_a_complete_set_found_in_place_without_downloading(server, 
                        fetcher=Fetcher(root, progress=False))  # fmt: skip
     assert report.ok and report.pairs == 3 and not server.hits("/test.zip")
     assert "adopted" in json.loads((root / "Rain100L" / ".hst-fetched.json").read_text())
+
+
+def test_two_sets_of_one_archive_fetched_at_once_download_it_once(server, tmp_path):
+    """A pipeline fetches Rain100H and Rain100L in parallel; both come from one archive."""
+    import threading
+
+    data, second = derain_test_zip(), threading.Event()
+
+    def slow(h, q):  # the first request is answered once a second one came, or after 2 s
+        if len(server.hits("/test.zip")) > 1:
+            second.set()
+        else:
+            second.wait(2)
+        send_bytes(h, data)
+
+    server.routes["/test.zip"] = slow
+    registry, root = small_registry(tmp_path), tmp_path / "root"
+    reports = {}
+
+    def fetch(name):
+        reports[name] = fetch_set(name, root, registry, urls=[server.url("/test.zip")], fetcher=Fetcher(root, policy=FAST, progress=False))
+
+    threads = [threading.Thread(target=fetch, args=(name,)) for name in ("Rain100H", "Rain100L")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(server.hits("/test.zip")) == 1
+    assert all(r.ok and r.pairs == 3 for r in reports.values()) and len(reports) == 2
