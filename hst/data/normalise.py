@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hst.data.atomic import staged_dir
@@ -48,9 +49,18 @@ def _gopro(root: Path, blur: str, sharp: str, dest: Path, what: str) -> None:
 
 
 def normalise(
-    extracted: str | os.PathLike, layout: dict, dest: str | os.PathLike, what: str = "", *, replace: bool = False
+    extracted: str | os.PathLike,
+    layout: dict,
+    dest: str | os.PathLike,
+    what: str = "",
+    *,
+    replace: bool = False,
+    before: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Move the set that ``layout`` describes out of ``extracted`` into ``dest/{input,target}`` (staged)."""
+    """Move the set that ``layout`` describes out of ``extracted`` into ``dest/{input,target}`` (staged).
+
+    ``before`` is called with the staged folder once the set is in it, before it takes ``dest``'s name.
+    """
     extracted, dest = Path(extracted), Path(dest)
     what = what or str(dest)
     with staged_dir(dest, replace=replace) as tmp:
@@ -65,4 +75,6 @@ def normalise(
                 targets = _folder(extracted, layout["target"], what)
             os.replace(inputs, tmp / "input")
             os.replace(targets, tmp / "target")
+        if before is not None:
+            before(tmp)
     return dest

@@ -31,10 +31,15 @@ from hst.errors import DataError
 
 TWIN_FILE = "twin.json"
 # scikit-image sample images that ship with the package (no download); gray ones become RGB.
-SOURCES = (
-    "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
-    "coins", "camera", "cat", "retina", "moon", "brick", "grass", "gravel",
+# Training and test twins are cut from disjoint images, so that a test score is restoration, not
+# memory of a scene. Our split: each test image has a training image of its kind (a person, a cat,
+# space, a medical/microscope image, a texture) and both sides hold gray and colour images.
+TRAIN_SOURCES = (
+    "astronaut", "chelsea", "coffee", "rocket", "coins",
+    "hubble_deep_field", "immunohistochemistry", "brick", "grass",
 )  # fmt: skip
+TEST_SOURCES = ("camera", "cat", "moon", "retina", "gravel")
+SOURCES = TRAIN_SOURCES + TEST_SOURCES
 TRAIN_COUNT, TEST_COUNT = 16, 6
 TRAIN_SIZE, TEST_SIZE = (160, 160), (96, 128)  # height, width
 
@@ -127,9 +132,9 @@ def _source(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
 
 
-def clean_crop(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
-    """A random scaled, cropped and maybe flipped sample image of ``size`` (height, width)."""
-    name = SOURCES[rng.integers(len(SOURCES))]
+def clean_crop(rng: np.random.Generator, size: tuple[int, int], sources: tuple[str, ...] = SOURCES) -> tuple[np.ndarray, dict]:
+    """A random scaled, cropped and maybe flipped crop of one of ``sources`` of ``size`` (height, width)."""
+    name = sources[rng.integers(len(sources))]
     image = _source(name)
     h, w = size
     low = max(h / image.shape[0], w / image.shape[1])
@@ -213,7 +218,7 @@ def random_homography(rng: np.random.Generator, size: tuple[int, int], shift: fl
 
 def make_pair(spec: TwinSpec, rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
     """One (input, target, parameters) of a twin."""
-    clean, info = clean_crop(rng, size)
+    clean, info = clean_crop(rng, size, TRAIN_SOURCES if spec.split == "train" else TEST_SOURCES)
     if spec.kind == "rain":
         profile = spec.profiles[int(rng.integers(len(spec.profiles)))] if len(spec.profiles) > 1 else spec.profiles[0]
         degraded, rain = add_rain(clean, rng, RAIN[profile])
@@ -291,6 +296,7 @@ def make_twin(
             "seed": seed,
             "count": count,
             "size": list(size),
+            "sources": list(TRAIN_SOURCES if spec.split == "train" else TEST_SOURCES),
             "rain_profiles": {k: asdict(RAIN[k]) for k in spec.profiles} if spec.kind == "rain" else None,
             "blur_kernel_px": list(BLUR_KERNEL_PX) if spec.kind != "rain" else None,
             "calibration": calibration(name, spec, records),

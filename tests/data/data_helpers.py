@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import socket
 import tarfile
+import threading
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from PIL import Image
@@ -14,6 +17,43 @@ from PIL import Image
 from hst.data.download import RetryPolicy
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, timeout=5)
+
+
+class Server:
+    """A threaded HTTP server whose answers the test sets per path; it records every request."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests: list[tuple[str, dict, dict]] = []  # (path, query, headers)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                server.requests.append((parts.path, query, dict(self.headers)))
+                route = server.routes.get(parts.path)
+                if route is None:
+                    self.send_error(404)
+                else:
+                    route(self, query)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def hits(self, path: str) -> list[tuple[str, dict, dict]]:
+        return [r for r in self.requests if r[0] == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def png_bytes(array: np.ndarray) -> bytes:

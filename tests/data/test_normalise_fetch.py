@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import pytest
@@ -172,3 +173,74 @@ def test_fetch_replaces_a_twin_but_never_real_data(server, tmp_path):
     (root / "Rain100H" / "input" / "1.png").unlink()  # real data: checked as it is, not fetched again
     report = fetch_set("Rain100H", root, registry, fetcher=Fetcher(root, progress=False))
     assert not report.ok and len(server.hits("/test.zip")) == 1
+
+
+def test_fetch_into_the_empty_folder_a_workflow_manager_made(server, tmp_path):
+    """Snakemake creates <root>/<SET>/ (the folder of the `.fetched` output) before the fetch job starts."""
+    server.routes["/test.zip"] = lambda h, q: send_bytes(h, derain_test_zip())
+    root = tmp_path / "root"
+    (root / "Rain100L").mkdir(parents=True)
+    report = fetch_set("Rain100L", root, small_registry(tmp_path), urls=[server.url("/test.zip")],
+                       fetcher=Fetcher(root, progress=False))  # fmt: skip
+    assert report.ok and report.pairs == 3, report.format()
+    assert len(server.hits("/test.zip")) == 1
+    marker = json.loads((root / "Rain100L" / ".hst-fetched.json").read_text())
+    assert marker["set"] == "Rain100L" and marker["archive"] == "restormer-derain-test"
+
+
+def test_fetch_moves_a_partial_folder_aside_and_keeps_the_users_files(server, tmp_path, caplog):
+    server.routes["/test.zip"] = lambda h, q: send_bytes(h, derain_test_zip())
+    root = tmp_path / "root"
+    partial = root / "Rain100L"
+    (partial / "input").mkdir(parents=True)
+    (partial / "input" / "1.png").write_bytes(png_bytes(image(7)))
+    (partial / "Thumbs.db").write_bytes(b"not ours")
+    report = fetch_set("Rain100L", root, small_registry(tmp_path), urls=[server.url("/test.zip")],
+                       fetcher=Fetcher(root, progress=False))  # fmt: skip
+    assert report.ok and report.pairs == 3, report.format()
+    aside = root / "Rain100L.not-fetched-1"
+    assert (aside / "Thumbs.db").read_bytes() == b"not ours" and (aside / "input" / "1.png").exists()
+    assert "moved to" in caplog.text and str(aside) in caplog.text
+
+
+def test_fetch_adopts_a_complete_set_found_in_place_without_downloading(server, tmp_path):
+    """A set unpacked by hand (or by an older version) that passes the complete check is taken as it is."""
+    server.routes["/test.zip"] = lambda h, q: send_bytes(h, derain_test_zip())
+    root = tmp_path / "root"
+    for side, offset in (("input", 0), ("target", 50)):
+        (root / "Rain100L" / side).mkdir(parents=True)
+        for i in (1, 2, 3):
+            (root / "Rain100L" / side / f"{i}.png").write_bytes(png_bytes(image(i + offset)))
+    report = fetch_set("Rain100L", root, small_registry(tmp_path), urls=[server.url("/test.zip")],
+                       fetcher=Fetcher(root, progress=False))  # fmt: skip
+    assert report.ok and report.pairs == 3 and not server.hits("/test.zip")
+    assert "adopted" in json.loads((root / "Rain100L" / ".hst-fetched.json").read_text())
+
+
+def test_two_sets_of_one_archive_fetched_at_once_download_it_once(server, tmp_path):
+    """A pipeline fetches Rain100H and Rain100L in parallel; both come from one archive."""
+    import threading
+
+    data, second = derain_test_zip(), threading.Event()
+
+    def slow(h, q):  # the first request is answered once a second one came, or after 2 s
+        if len(server.hits("/test.zip")) > 1:
+            second.set()
+        else:
+            second.wait(2)
+        send_bytes(h, data)
+
+    server.routes["/test.zip"] = slow
+    registry, root = small_registry(tmp_path), tmp_path / "root"
+    reports = {}
+
+    def fetch(name):
+        reports[name] = fetch_set(name, root, registry, urls=[server.url("/test.zip")], fetcher=Fetcher(root, policy=FAST, progress=False))
+
+    threads = [threading.Thread(target=fetch, args=(name,)) for name in ("Rain100H", "Rain100L")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(server.hits("/test.zip")) == 1
+    assert all(r.ok and r.pairs == 3 for r in reports.values()) and len(reports) == 2

@@ -151,3 +151,13 @@ def test_real_data_is_never_overwritten(tmp_path):
     make_twin("Rain100L", tmp_path, count=2)
     make_twin("Rain100L", tmp_path, count=1)  # an older twin is replaced whole
     assert len(list((tmp_path / "Rain100L" / "input").iterdir())) == 1
+
+
+def test_training_and_test_twins_come_from_disjoint_images(tmp_path):
+    """A test twin's scenes are never seen in training (twin.json records each pair's source)."""
+    used = {}
+    for name in TWINS:
+        meta = json.loads((make_twin(name, tmp_path, count=24, size=(24, 32)) / "twin.json").read_text())
+        used.setdefault(TWINS[name].split, set()).update(p["source"] for p in meta["pairs"])
+    assert used["train"] and used["test"] and not used["train"] & used["test"], used
+    assert len(used["test"]) >= 4  # the test twins still draw from several images
