@@ -137,6 +137,18 @@ def test_bad_config_key_is_one_clear_line(tmp_path):
     assert "error: config: resutls: unknown key (did you mean results?)" in out.stdout + out.stderr
 
 
+def test_bad_overrides_stop_the_pipeline_when_it_loads_with_one_line(tmp_path):
+    config = tiny_study(tmp_path)
+    study = yaml.safe_load(config.read_text())
+    for overrides, message in (({"model.variant": "double"}, "error: config: experiments.ablation.overrides.model.variant: "
+                                                              "not allowed in overrides"),
+                               ({"optim.lr_min": 1.0}, "with experiments.ablation.overrides: optim.lr_min: 1.0 is above optim.lr")):
+        study["experiments"]["ablation"]["overrides"] = overrides
+        config.write_text(yaml.safe_dump(study))
+        out = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
+        assert out.returncode != 0 and message in out.stdout + out.stderr
+
+
 def test_paper_study_dry_run_lists_downloads_without_network():
     out = snakemake(REPO, "-n", "--configfile", str(REPO / "config/paper.yaml"), "--quiet", "rules")
     text = out.stdout + out.stderr
