@@ -19,6 +19,7 @@ if not workflow.overwrite_configfiles:
 
 try:
     study = Study(config, source="config")
+    study.check_recipe()
 except HSTError as exc:
     raise SystemExit(f"error: {exc}")
 

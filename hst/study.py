@@ -38,6 +38,23 @@ _size = {"oneOf": [{"type": "integer", "minimum": 8},
                    {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2}]}
 
 
+# Run-config keys that an experiment's ``overrides`` may not set: each is set by the study itself
+# (the run's name, data, seed or resources), so an override would train or run something other
+# than the run's name and the pipeline's inputs say. Value: where the study sets it instead.
+IDENTITY_KEYS = {
+    "model.variant": "the run's name says its variant: set experiments.{exp}.{variants}",
+    "model.sampler": "the run's name says its sampler: {samplers}",
+    "seed": "the run's name says its seed: set experiments.{exp}.seeds",
+    "data.train_set": "the run trains on experiments.{exp}.train_set",
+    "data.cache_dir": "the run trains from the pipeline's patch cache of experiments.{exp}.train_set",
+    "device": "the pipeline asks the scheduler for a GPU from the recipe's device: set it in the recipe",
+    "threads": "the pipeline sets a training's threads from train_threads (or a profile's set-threads)",
+}
+# Which table (and figure) each experiment fills: what a study that leaves it out does not have.
+EXPERIMENT_OUTPUTS = {"derain": "Table 3 and the deraining panels of Figs. 7-8",
+                      "deblur": "Table 4 and the deblurring panels of Figs. 7-8", "ablation": "Tables 5 and 6, Fig. 6"}
+
+
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props) if required is None else required,
             "additionalProperties": False}
@@ -119,6 +136,8 @@ class Study:
             raise ConfigError(f"{source}: data.synthetic: required when data.source is synthetic")
         if not config["experiments"]:
             raise ConfigError(f"{source}: experiments: name at least one of derain, deblur, ablation")
+        for experiment, e in config["experiments"].items():
+            check_overrides(experiment, e.get("overrides", {}), source)
         self.config = config
         self.name = config["name"]
         self.source = config["data"]["source"]
@@ -126,6 +145,19 @@ class Study:
         self.results = config["results"]
         self.recipe = config["recipe"]
         self.runs = self._runs(config["experiments"])
+
+    def check_recipe(self) -> None:
+        """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
+        such as ``optim.lr_min`` <= ``optim.lr``); a ConfigError naming the experiment otherwise."""
+        from hst.config import build_config, read_yaml
+
+        recipe = read_yaml(self.recipe)
+        for experiment in self.config["experiments"]:
+            run = next(r for r in self.runs.values() if r.experiment == experiment)
+            try:
+                build_config(recipe, ["data.train_set=check", *run.train_args()])
+            except ConfigError as exc:
+                raise ConfigError(f"{self.recipe} with experiments.{experiment}.overrides: {exc}") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Study":
@@ -163,6 +195,36 @@ class Study:
             for variant, sampler in dict.fromkeys(combos):
                 add("ablation", e, f"ablation-{variant}-{sampler}", variant, sampler)
         return runs
+
+    def heatmap_runs(self) -> tuple[str, str] | None:
+        """Fig. 6's two runs: the first seed's ablation HST-tiny with the stochastic and with the max
+        sampler; None when the study has no heatmap section or not both runs."""
+        runs = [(self.group_runs(g) or [None])[0] for g in ("ablation-tiny-stochastic", "ablation-tiny-max")]
+        return None if "heatmap" not in self.config or None in runs else (runs[0], runs[1])
+
+    def left_out(self) -> list[str]:
+        """What the paper's tables and figures have that this study does not (empty for the full study)."""
+        from hst.tables import DEBLUR_SETS, DERAIN_SETS
+
+        ex, out = self.config["experiments"], []
+        for experiment, what in EXPERIMENT_OUTPUTS.items():
+            if experiment not in ex:
+                out.append(f"the {experiment} experiment ({what})")
+        for experiment, table, sets in (("derain", "Table 3", DERAIN_SETS), ("deblur", "Table 4", list(DEBLUR_SETS))):
+            missing = [s for s in sets if experiment in ex and s not in ex[experiment]["test_sets"]]
+            if missing:
+                out.append(f"{table}'s {', '.join(missing)} (experiments.{experiment}.test_sets)")
+        if "ablation" in ex:
+            a = ex["ablation"]
+            if "double" not in a["variants"]:
+                out.append("Table 5's HST-double (experiments.ablation.variants)")
+            samplers = [s for s in SAMPLERS if s not in a["samplers"] and (s != "stochastic" or "tiny" not in a["variants"])]
+            if samplers:
+                out.append(f"Table 6's {', '.join(samplers)} sampler{'s' if len(samplers) > 1 else ''} "
+                           "(experiments.ablation.samplers)")
+            if self.heatmap_runs() is None:
+                out.append("Fig. 6 (needs a heatmap section and the ablation's HST-tiny with the stochastic and the max sampler)")
+        return out
 
     def group_runs(self, group: str) -> list[str]:
         """The runs of one configuration (one per seed), in seed order as listed."""
@@ -221,3 +283,44 @@ class Study:
                 "runs": {n: {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
                              "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
                              "test_sets": list(r.test_sets)} for n, r in self.runs.items()}}
+
+
+def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """The run-config schema with nothing required: a few dotted keys validate on their own."""
+    out = {k: v for k, v in schema.items() if k != "required"}
+    if "properties" in schema:
+        out["properties"] = {k: _leaves_only(v) for k, v in schema["properties"].items()}
+    return out
+
+
+def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "config") -> None:
+    """An experiment's overrides: each dotted key a value of the run-config schema (hst.config.SCHEMA),
+    none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and the key otherwise."""
+    from hst.config import SCHEMA as RUN_SCHEMA
+
+    where = f"{source}: experiments.{experiment}.overrides"
+    schema, nested = _leaves_only(RUN_SCHEMA), {}
+    for key, value in overrides.items():
+        path = key.split(".") if isinstance(key, str) else [""]
+        if not all(path):
+            raise ConfigError(f"{where}: {key!r}: expected a dotted run-config key, e.g. schedule.iterations")
+        if key in IDENTITY_KEYS:
+            variants = "variants" if experiment == "ablation" else "variant"
+            samplers = ("set experiments.ablation.samplers" if experiment == "ablation"
+                        else f"the {experiment} experiment trains the stochastic sampler; the sampler ablation is experiments.ablation")
+            hint = IDENTITY_KEYS[key].format(exp=experiment, variants=variants, samplers=samplers)
+            raise ConfigError(f"{where}.{key}: not allowed in overrides: the study sets it ({hint})")
+        node = RUN_SCHEMA
+        for part in path:
+            node = node.get("properties", {}).get(part, {})
+        if "properties" in node:
+            raise ConfigError(f"{where}.{key}: is a section; set its keys one by one "
+                              f"(e.g. {key}.{next(iter(node['properties']))})")
+        target = nested
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    try:
+        validate(nested, schema)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.{exc}") from None

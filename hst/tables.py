@@ -29,6 +29,8 @@ DEBLUR_SETS = {"GoPro-test": "GoPro", "HIDE": "HIDE", "RealBlur-R": "RealBlur-R"
 # Claims of the paper's text that the tables check (Sec. 1, 4.2, 4.4.1).
 PAPER_PARAM_REDUCTION, PAPER_TIME_REDUCTION = 48.1, 44.7
 PAPER_AVG_GAIN, PAPER_BEST_BASELINE = 1.10, ("PreNet", 29.42)
+# How a table says what the study left out (the report's claims page says the same).
+NOT_IN_STUDY = "not in this study"
 
 
 def read_json(path: str | Path) -> Any:
@@ -61,6 +63,24 @@ class Results:
         self.config, self.runs = study["config"], study["runs"]
         self.root = self.study_path.parent
         self.run_records = {name: read_json(self.root / "runs" / name / "run.json") for name in self.runs}
+
+    @property
+    def real(self) -> bool:
+        """True when the study scored the real sets (its numbers may then be set against published ones)."""
+        return self.config["data"]["source"] == "real"
+
+    def left_out(self) -> list[str]:
+        """What the paper's tables and figures have that this study does not (:meth:`hst.study.Study.left_out`)."""
+        from hst.study import Study
+
+        return Study(self.config, str(self.study_path)).left_out()
+
+    def experiment_note(self, experiment: str, table: str) -> list[str]:
+        """A note for a table whose experiment the study does not have; empty when it has it."""
+        if experiment in self.config["experiments"]:
+            return []
+        return [f"{NOT_IN_STUDY}: the study has no {experiment} experiment (experiments.{experiment}), "
+                f"so {table} holds none of this harness's rows."]
 
     def summary(self, run: str, test_set: str) -> dict[str, Any]:
         return read_csv(self.root / "eval" / run / test_set / "summary.csv").iloc[0].to_dict()
@@ -107,6 +127,7 @@ class Results:
         other = sorted({r["config"].get("threads") for r in self.run_records.values()} - {None, asked})
         threads = (f"; trainings used {', '.join(map(str, other))} threads, not the study's train_threads {asked}"
                    " (set by the profile or command line)" if asked is not None and other else "")
+        left_out = self.left_out()
         paper = "250 epochs, batch 32, 128x128 patches, lr 0.0003 cosine"
         recipe = "; ".join(sorted(recipes)) or "no training"
         if recipes and recipe != paper:
@@ -118,6 +139,7 @@ class Results:
             f"training commit: {', '.join(sorted(commits)) or '-'}; tables commit: {_commit_text(git_commit())}",
             f"device: {', '.join(sorted(devices)) or '-'}{threads}",
             f"inference sampling: {self.config['evaluation']['sampling']}, seed {self.config['evaluation']['seed']}",
+            *([f"{NOT_IN_STUDY}: {'; '.join(left_out)}"] if left_out else []),
         ]
 
 
@@ -252,6 +274,17 @@ def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: boo
     return csv_rows, md_rows
 
 
+def _coverage_notes(res: Results, experiment: str, table: str, sets: dict[str, str], average: bool) -> list[str]:
+    """Notes for what a table of one column pair per test set lacks: its experiment, or some of its sets."""
+    if experiment not in res.config["experiments"]:
+        return res.experiment_note(experiment, table)
+    missing = [label for s, label in sets.items() if s not in res.config["experiments"][experiment]["test_sets"]]
+    if not missing:
+        return []
+    return [f"{NOT_IN_STUDY}: {', '.join(missing)} (experiments.{experiment}.test_sets)"
+            + (f"; no Average, which needs all {len(sets)} sets." if average else ".")]
+
+
 def _published_then_ours(published: list[dict], csv_rows: list[dict], md_rows: list[dict], cols: list[str],
                          labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tables 3 and 4 as (CSV frame, Markdown frame): the published rows, then ours (:func:`_wide_rows`),
@@ -273,13 +306,18 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
         rows.append(row)
     notes = ["PSNR/SSIM on Y (MATLAB rgb2ycbcr, rounded), Wang's SSIM ('valid'); Average = mean of the five set scores."]
     csv_rows, md_rows = _wide_rows(res, "derain", {s: s for s in DERAIN_SETS}, average=True)
+    notes += _coverage_notes(res, "derain", "Table 3", {s: s for s in DERAIN_SETS}, average=True)
     best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
+    claim = f"paper claims +{PAPER_AVG_GAIN:.2f} dB over {PAPER_BEST_BASELINE[0]}'s {PAPER_BEST_BASELINE[1]}"
     for r in csv_rows:
         if r["method"].startswith("HST") and is_configuration_row(r["method"]) and "Average PSNR" in r:
-            gap = r["Average PSNR"] - best.psnr_y
-            notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB; best baseline of Table 3 "
-                         f"({best.method}) {best.psnr_y:.2f} dB; gap {gap:+.2f} dB (paper claims +{PAPER_AVG_GAIN:.2f} dB "
-                         f"over {PAPER_BEST_BASELINE[0]}'s {PAPER_BEST_BASELINE[1]}).")
+            if res.real:
+                notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB; best baseline of Table 3 "
+                             f"({best.method}) {best.psnr_y:.2f} dB; gap {r['Average PSNR'] - best.psnr_y:+.2f} dB ({claim}).")
+            else:  # a twin's number minus a real set's number measures nothing
+                notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB on the synthetic twins; the "
+                             "published rows are on the real sets, so no gap to them is computed "
+                             f"({claim}, on the real sets).")
     cols = ["method", "in paper's Table 3"] + [f"{s} {m}" for s in DERAIN_SETS + ["Average"] for m in ("PSNR", "SSIM")]
     for r in csv_rows + md_rows:
         r.setdefault("in paper's Table 3", False)
@@ -301,6 +339,7 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
              "(its image_align call is commented out; it aligns only restorations). Its SSIM is the same formula "
              "unaligned (the official script reports no input SSIM)."]
     csv_rows, md_rows = _wide_rows(res, "deblur", DEBLUR_SETS, average=False)
+    notes += _coverage_notes(res, "deblur", "Table 4", DEBLUR_SETS, average=False)
     for run in (r for runs in res.groups("deblur").values() for r in runs):
         for s, label in DEBLUR_SETS.items():
             if s in res.runs[run]["test_sets"] and "ssim_per_channel" in (summ := res.summary(run, s)):
@@ -316,14 +355,32 @@ def _ablation_group(res: Results, variant: str, sampler: str) -> list[str]:
     return res.groups("ablation").get(f"ablation-{variant}-{sampler}", [])
 
 
+# The seeds column of Tables 5 and 6: a configuration trained on several seeds has one row per seed
+# (CSV only) and a mean row; one trained on a single seed has one row, which says so.
+ONE_SEED, MEAN_OF = "seed {} only", "mean of {}"
+
+
+def is_per_seed_row(seeds: str) -> bool:
+    """True for the per-seed rows of Tables 5 and 6 ('seed 2'); False for a configuration's own row
+    ('mean of 3', 'seed 0 only') and the degraded input's."""
+    return str(seeds).startswith("seed ") and str(seeds).split(" ")[-1].isdigit()
+
+
 def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tuple[str, str],
-                   with_cost: bool) -> tuple[list[dict], list[dict], list[str]]:
+                   with_cost: bool, table: str, field: str) -> tuple[list[dict], list[dict], list[str]]:
     """Long-format rows of Tables 5 and 6: the degraded input, then per configuration and test set
-    one row per seed and a mean row with 95% CIs over seeds, and its paired difference to
-    ``reference`` (same seeds) with that difference's CI. Returns (CSV rows, Markdown rows, notes)."""
+    its row (with several seeds: one row per seed, then a mean row with 95% CIs over seeds), and its
+    paired difference to ``reference`` (same seeds) with that difference's CI. Configurations the
+    study lacks get a note naming ``field``, the study key that adds them. Returns (CSV rows,
+    Markdown rows, notes)."""
     groups = {c: _ablation_group(res, *c) for c in configs}
+    missing = [c for c, runs in groups.items() if not runs]
     groups = {c: runs for c, runs in groups.items() if runs}
     csv_rows, md_rows, notes = [], [], []
+    if "ablation" not in res.config["experiments"]:
+        notes += res.experiment_note("ablation", table)
+    elif missing:
+        notes.append(f"{NOT_IN_STUDY}: {', '.join(f'HST-{v} {s}' for v, s in missing)} ({field}).")
     sets = list(dict.fromkeys(s for runs in groups.values() for r in runs for s in res.runs[r]["test_sets"]))
     for s in sets:
         summ = res.summary("input", s)
@@ -338,7 +395,7 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tupl
             base = {"model": f"HST-{variant}", "sampler": sampler, "test set": s}
             psnr, ssim = res.by_seed(runs, s, "psnr"), res.by_seed(runs, s, "ssim")
             cost = {r: res.run_records[r] for r in runs}
-            for r in runs:
+            for r in runs if len(runs) > 1 else []:
                 seed = res.seed(r)
                 row = {**base, "seeds": f"seed {seed}", "PSNR": psnr[seed], "SSIM": ssim[seed]}
                 if with_cost:
@@ -346,7 +403,7 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tupl
                     row["params"] = cost[r]["params"]  # counted by the trainer (hst.complexity.count_params)
                 csv_rows.append(row)
             p, q = mean_ci(psnr.values()), mean_ci(ssim.values())
-            mean = {**base, "seeds": f"mean of {p.n}" if p.n > 1 else f"seed {next(iter(psnr))}",
+            mean = {**base, "seeds": MEAN_OF.format(p.n) if p.n > 1 else ONE_SEED.format(next(iter(psnr))),
                     "PSNR": p.mean, "PSNR 95% CI": p.half_width, "SSIM": q.mean, "SSIM 95% CI": q.half_width}
             md = {**base, "seeds": mean["seeds"], "PSNR": _cell(p, 2), "SSIM": _cell(q, 3)}
             if with_cost:
@@ -366,6 +423,12 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tupl
     return csv_rows, md_rows, notes
 
 
+def _long_frame(rows: list[dict], with_cost: bool) -> pd.DataFrame:
+    """Rows of Table 5 or 6 as a frame; with no rows (no ablation), still the table's columns."""
+    columns = ["model", "sampler", "test set", "seeds", "PSNR", "SSIM"] + (["training time (s)", "params"] if with_cost else [])
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+
 _CI_NOTE = ("Mean over training seeds with the 95% confidence interval (Student t, n - 1 degrees of freedom) as "
             "'mean ± half-width'; Δ: the paired per-seed difference (same seeds: same initialisation and data order) "
             "with its 95% CI, 'not significant' where the interval contains 0. The CSV keeps every seed's row.")
@@ -373,7 +436,8 @@ _CI_NOTE = ("Mean over training seeds with the 95% confidence interval (Student 
 
 def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     csv_rows, md_rows, notes = _ablation_rows(res, [("tiny", "stochastic"), ("double", "stochastic")],
-                                              reference=("tiny", "stochastic"), with_cost=True)
+                                              reference=("tiny", "stochastic"), with_cost=True, table="Table 5",
+                                              field="experiments.ablation.variants")
     notes = [_CI_NOTE,
              "Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
              "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike.",
@@ -386,7 +450,7 @@ def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
                      f"(paper claims {PAPER_PARAM_REDUCTION}%), {100 * (1 - times[0] / times[1]):.1f}% less training time "
                      f"(means over seeds; paper claims {PAPER_TIME_REDUCTION}%).")
     digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "training": 1, "Δ": 3}
-    df, md = pd.DataFrame(csv_rows), pd.DataFrame(md_rows)
+    df, md = _long_frame(csv_rows, with_cost=True), _long_frame(md_rows, with_cost=True)
     for frame in (df, md):
         if "params" in frame:
             frame["params"] = frame["params"].astype("Int64")
@@ -395,11 +459,12 @@ def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
 
 def table6(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     configs = [("tiny", s) for s in ("stochastic", "max", "avg", "grid")]
-    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference=("tiny", "stochastic"), with_cost=False)
+    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference=("tiny", "stochastic"), with_cost=False, table="Table 6",
+                                              field="experiments.ablation.samplers")
     notes = ["Single-layer HST (HST-tiny); only the sampler of global sparse attention changes. "
              "grid (fixed top-left element, as EdgeViT) is our addition to the paper's three.", _CI_NOTE, *notes]
     digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "Δ": 3}
-    return _fmt(pd.DataFrame(csv_rows), digits), notes, _fmt(pd.DataFrame(md_rows), digits)
+    return _fmt(_long_frame(csv_rows, False), digits), notes, _fmt(_long_frame(md_rows, False), digits)
 
 
 TABLES = {

@@ -1,4 +1,4 @@
-"""The study config: validation with clear errors, and the runs the tables share."""
+"""The study config: validation with clear errors (overrides included), the runs the tables share, what it leaves out."""
 
 import copy
 
@@ -57,3 +57,70 @@ def test_bad_keys_are_one_line_errors_naming_the_key(edit, message):
         Study(config, source="config/x.yaml")
     text = str(info.value)
     assert message in text and text.startswith("config/x.yaml: ") and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "experiment,key,value,hint",
+    [
+        ("ablation", "model.variant", "double", "set experiments.ablation.variants"),
+        ("derain", "model.variant", "double", "set experiments.derain.variant"),
+        ("ablation", "model.sampler", "max", "set experiments.ablation.samplers"),
+        ("deblur", "model.sampler", "max", "the deblur experiment trains the stochastic sampler"),
+        ("ablation", "seed", 3, "set experiments.ablation.seeds"),
+        ("derain", "data.train_set", "data/x/Rain100L", "trains on experiments.derain.train_set"),
+        ("derain", "data.cache_dir", "data/_cache/x", "patch cache of experiments.derain.train_set"),
+        ("deblur", "device", "cuda", "set it in the recipe"),
+        ("ablation", "threads", 4, "train_threads"),
+    ],
+)
+def test_overrides_that_set_a_runs_identity_are_refused_when_the_study_loads(experiment, key, value, hint):
+    config = copy.deepcopy(DEFAULT)
+    config["experiments"][experiment]["overrides"] = {"schedule.iterations": 5, key: value}
+    with pytest.raises(ConfigError) as info:
+        Study(config, source="config/x.yaml")
+    text = str(info.value)
+    assert text.startswith(f"config/x.yaml: experiments.{experiment}.overrides.{key}: not allowed in overrides")
+    assert hint in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"schedule.iteration": 5}, "experiments.derain.overrides.schedule.iteration: unknown key (did you mean schedule.iterations?)"),
+        ({"optim.lr": "fast"}, "experiments.derain.overrides.optim.lr: 'fast' is not of type 'number'"),
+        ({"schedule.iterations": 0}, "experiments.derain.overrides.schedule.iterations: 0 is not valid"),
+        ({"model.ratios": [4, 2]}, "experiments.derain.overrides.model.ratios: [4, 2] is too short"),
+        ({"schedule": {"iterations": 5}}, "experiments.derain.overrides.schedule: is a section; set its keys one by one"),
+        ({"modle.dim": 8}, "experiments.derain.overrides.modle: unknown key (did you mean model?)"),
+    ],
+)
+def test_every_override_is_checked_against_the_run_config_schema_when_the_study_loads(overrides, message):
+    config = copy.deepcopy(DEFAULT)
+    config["experiments"]["derain"]["overrides"] = overrides
+    with pytest.raises(ConfigError) as info:
+        Study(config, source="config/x.yaml")
+    assert str(info.value).startswith(f"config/x.yaml: {message}") and "\n" not in str(info.value)
+
+
+def test_overrides_are_checked_with_the_recipe_and_valid_ones_pass():
+    config = copy.deepcopy(DEFAULT)
+    config["experiments"]["derain"]["overrides"] = {"schedule.iterations": 900, "model.zero_head": True}
+    Study(config).check_recipe()  # the default's own overrides and a model option: fine
+    config["experiments"]["derain"]["overrides"] = {"optim.lr_min": 1.0}
+    with pytest.raises(ConfigError, match=r"^config/recipes/synthetic.yaml with experiments.derain.overrides: "
+                                          r"optim.lr_min: 1.0 is above optim.lr"):
+        Study(config).check_recipe()
+
+
+def test_left_out_names_what_a_cut_down_study_lacks():
+    assert Study(copy.deepcopy(DEFAULT)).left_out() == [] and Study(copy.deepcopy(PAPER)).left_out() == []
+    config = copy.deepcopy(DEFAULT)
+    config["experiments"] = {"ablation": {**DEFAULT["experiments"]["ablation"], "variants": ["tiny"], "samplers": ["max"]}}
+    study = Study(config)
+    assert study.heatmap_runs() == ("ablation-tiny-stochastic-s0", "ablation-tiny-max-s0")
+    assert study.left_out() == ["the derain experiment (Table 3 and the deraining panels of Figs. 7-8)",
+                                "the deblur experiment (Table 4 and the deblurring panels of Figs. 7-8)",
+                                "Table 5's HST-double (experiments.ablation.variants)",
+                                "Table 6's avg, grid samplers (experiments.ablation.samplers)"]
+    config["experiments"]["ablation"]["samplers"] = ["stochastic"]
+    assert Study(config).heatmap_runs() is None and "Fig. 6 (needs" in Study(config).left_out()[-1]

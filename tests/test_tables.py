@@ -1,4 +1,5 @@
-"""Tables from per-run CSVs: several seeds give mean +- 95% CI and paired differences; per-seed rows stay in the CSV."""
+"""Tables from per-run CSVs: several seeds give mean +- 95% CI and paired differences; per-seed rows stay in the CSV;
+a study of another shape (one experiment, one sampler, one seed) gets every table, saying what it left out."""
 
 import json
 import math
@@ -9,7 +10,8 @@ import pytest
 import yaml
 
 from hst.study import Study
-from hst.tables import Results, table3, table5, table6, write_table
+from hst.report import table_html
+from hst.tables import TABLES, Results, is_per_seed_row, read_csv, table3, table4, table5, table6, write_table
 
 DEFAULT = yaml.safe_load(open("config/config.yaml"))
 T975_2 = 4.302652729749464  # Student t(0.975, 2 degrees of freedom)
@@ -31,11 +33,8 @@ def write_summary(root: Path, run: str, test_set: str, psnr: float, ssim: float)
         folder / "summary.csv", index=False)
 
 
-@pytest.fixture
-def results(tmp_path):
-    config = json.loads(json.dumps(DEFAULT))
-    config["experiments"]["ablation"].update(samplers=["stochastic", "max", "avg"], seeds=[0, 1, 2])
-    config["experiments"]["derain"]["seeds"] = [0, 1]
+def make_results(tmp_path: Path, config: dict) -> Results:
+    """What the pipeline writes for the study ``config`` (runs, scores, study.json), read back."""
     study = Study(config)
     (tmp_path / "study.json").write_text(json.dumps(study.describe()))
     for name, run in study.runs.items():
@@ -55,11 +54,19 @@ def results(tmp_path):
     return Results(tmp_path / "study.json")
 
 
+@pytest.fixture
+def results(tmp_path):
+    config = json.loads(json.dumps(DEFAULT))
+    config["experiments"]["ablation"].update(samplers=["stochastic", "max", "avg"], seeds=[0, 1, 2])
+    config["experiments"]["derain"]["seeds"] = [0, 1]
+    return make_results(tmp_path, config)
+
+
 def test_table6_reports_mean_ci_and_paired_differences(results):
     df, notes, md = table6(results)
     seeds = df[df.seeds.str.startswith("seed")]
     assert len(seeds) == 9 and set(seeds.sampler) == {"stochastic", "max", "avg"}  # per-seed rows in the CSV
-    assert not md.seeds.str.startswith("seed").any() or (md.model == "degraded input").any()
+    assert not md.seeds.map(is_per_seed_row).any() and len(md[md.seeds == "mean of 3"]) == 3  # Markdown: means only
     mean = df[(df.sampler == "max") & (df.seeds == "mean of 3")].iloc[0]
     assert float(mean.PSNR) == pytest.approx(19.7, abs=0.005)
     assert float(mean["PSNR 95% CI"]) == pytest.approx(T975_2 * 0.2 / math.sqrt(3), abs=0.0005)
@@ -99,3 +106,75 @@ def test_table3_gives_per_seed_mean_and_ci_rows(results, tmp_path):
     assert "| HST-tiny [synthetic twins], seed 0" not in text and "| HST-tiny [synthetic twins], mean of 2 seeds" in text
     assert "mean of 2 seeds: five-set average 27.50 dB" in text and "seed 0: five-set" not in text
     assert "seed 0" in (tmp_path / "t3.csv").read_text()
+
+
+def shaped(tmp_path: Path, **experiments) -> Results:
+    """The default study with only ``experiments`` (each a dict of edits to the default's entry, or None)."""
+    config = json.loads(json.dumps(DEFAULT))
+    config["experiments"] = {k: {**config["experiments"][k], **(v or {})} for k, v in experiments.items()}
+    return make_results(tmp_path, config)
+
+
+def test_single_seed_tables_5_and_6_have_one_row_per_configuration(tmp_path):
+    res = shaped(tmp_path, ablation={"samplers": ["stochastic", "max"], "seeds": [0]})
+    for build, configs in ((table5, 2), (table6, 2)):
+        df, notes, md = build(res)
+        hst = df[df.model != "degraded input"]
+        assert len(hst) == configs and list(hst.seeds) == ["seed 0 only"] * configs, hst
+        assert len(md[md.model != "degraded input"]) == configs
+        assert not hst.seeds.map(is_per_seed_row).any()
+    df, notes, _ = table6(res)
+    assert float(df[df.sampler == "max"].iloc[0]["Δ PSNR vs HST-tiny stochastic"]) == pytest.approx(-0.5, abs=0.0005)
+    assert any("(one seed: no interval)" in n for n in notes)
+
+
+def test_derain_only_study_writes_every_table_readable_and_says_what_it_left_out(tmp_path):
+    res = shaped(tmp_path, derain={"test_sets": ["Rain100H", "Rain100L"]})
+    out = tmp_path / "tables"
+    for i in range(3, 7):  # as write_tables writes them (Tables 1, 2 do not depend on the experiments)
+        title, build = TABLES[f"table{i}"]
+        write_table(out, f"table{i}", title, res.header(), *build(res))
+        read_csv(out / f"table{i}.csv")  # readable, header row and all, even without rows of ours
+        assert "<table" in table_html(out / f"table{i}.csv")
+    t5, t6 = read_csv(out / "table5.csv"), read_csv(out / "table6.csv")
+    assert t5.empty and t6.empty and {"model", "sampler", "seeds", "PSNR", "training time (s)"} <= set(t5.columns)
+    text = {i: (out / f"table{i}.md").read_text() for i in range(3, 7)}
+    for i in (5, 6):
+        assert f"not in this study: the study has no ablation experiment (experiments.ablation), so Table {i}" in text[i]
+    assert "not in this study: the study has no deblur experiment" in text[4]
+    assert "not in this study: Test100, Test2800, Test1200 (experiments.derain.test_sets); no Average" in text[3]
+    header = res.header()[-1]
+    assert header.startswith("not in this study: the deblur experiment") and "the ablation experiment" in header
+
+
+def test_ablation_with_one_variant_and_sampler_names_the_missing_configurations(tmp_path):
+    res = shaped(tmp_path, ablation={"variants": ["tiny"], "samplers": ["stochastic"], "seeds": [0, 1]})
+    df5, notes5, _ = table5(res)
+    df6, notes6, _ = table6(res)
+    assert set(df5.model) == {"degraded input", "HST-tiny"} and set(df6.sampler) == {"", "stochastic"}
+    assert "not in this study: HST-double stochastic (experiments.ablation.variants)." in notes5
+    assert "not in this study: HST-tiny max, HST-tiny avg, HST-tiny grid (experiments.ablation.samplers)." in notes6
+    assert not any("HST-tiny vs HST-double" in n for n in notes5)
+    df3, notes3, _ = table3(res)
+    assert not df3.method.str.startswith("HST").any()
+    assert any(n.startswith("not in this study: the study has no derain experiment") for n in notes3)
+    assert "Fig. 6 (needs a heatmap section" in res.header()[-1]
+
+
+def test_table3_sets_no_twin_number_against_published_real_set_numbers(tmp_path):
+    res = shaped(tmp_path, derain=None)
+    _, notes, _ = table3(res)
+    hst = [n for n in notes if n.startswith("HST-tiny")]
+    assert len(hst) == 1 and "gap" not in hst[0].replace("no gap", "") and "on the synthetic twins" in hst[0]
+    res.config["data"]["source"] = "real"  # the same numbers, had they been scored on the real sets
+    _, notes, _ = table3(res)
+    assert any("five-set average 27.00 dB; best baseline of Table 3" in n and "gap " in n for n in notes)
+
+
+def test_deblur_only_study_leaves_table3_with_published_rows_only(tmp_path):
+    res = shaped(tmp_path, deblur={"test_sets": ["GoPro-test"]})
+    df3, notes3, _ = table3(res)
+    assert len(df3) and not df3.method.str.startswith(("HST", "degraded")).any()
+    df4, notes4, _ = table4(res)
+    assert (df4.method == "HST-tiny [synthetic twins]").sum() == 1
+    assert "not in this study: HIDE, RealBlur-R, RealBlur-J (experiments.deblur.test_sets)." in notes4

@@ -74,8 +74,17 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     assert len(t6[t6.seeds.astype(str).str.startswith("seed")]) == 4  # per-seed rows stay in the CSV
     run = json.loads((tmp / "results/runs/derain-tiny/run.json").read_text())
     assert run["config"]["schedule"]["iterations"] == 4 and run["environment"]["git"]["commit"]
-    for rule in ("synth", "check", "prepare", "train", "infer", "score", "tables"):
-        assert any((tmp / "logs").rglob("*.log")), rule
+    # Every rule's log, for every job of it (the folder that holds tables.log holds them all).
+    sets = {s for r in study["runs"].values() for s in [r["train_set"], *r["test_sets"]]}
+    evals = [f"{name}/{s}" for name, r in study["runs"].items() for s in r["test_sets"]]
+    expected = {"synth": [f"data/synth_{s}.log" for s in sets], "check": [f"data/check_{s}.log" for s in sets],
+                "prepare": [f"data/prepare_{r['train_set']}.log" for r in study["runs"].values()],
+                "train": [f"train/{name}.log" for name in study["runs"]], "infer": [f"infer/{e}.log" for e in evals],
+                "score": [f"score/{e}.log" for e in evals], "tables": ["tables.log"]}
+    logs = next(tmp.rglob("tables.log")).parent
+    for rule, names in expected.items():
+        missing = [name for name in names if not (logs / name).is_file()]
+        assert not missing, f"rule {rule}: no log {missing} under {logs}"
 
 
 def test_second_run_has_nothing_to_do(finished):
@@ -126,6 +135,18 @@ def test_bad_config_key_is_one_clear_line(tmp_path):
     out = snakemake(tmp_path, "-n", "--config", "resutls=x", check=False)
     assert out.returncode != 0
     assert "error: config: resutls: unknown key (did you mean results?)" in out.stdout + out.stderr
+
+
+def test_bad_overrides_stop_the_pipeline_when_it_loads_with_one_line(tmp_path):
+    config = tiny_study(tmp_path)
+    study = yaml.safe_load(config.read_text())
+    for overrides, message in (({"model.variant": "double"}, "error: config: experiments.ablation.overrides.model.variant: "
+                                                              "not allowed in overrides"),
+                               ({"optim.lr_min": 1.0}, "with experiments.ablation.overrides: optim.lr_min: 1.0 is above optim.lr")):
+        study["experiments"]["ablation"]["overrides"] = overrides
+        config.write_text(yaml.safe_dump(study))
+        out = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
+        assert out.returncode != 0 and message in out.stdout + out.stderr
 
 
 def test_paper_study_dry_run_lists_downloads_without_network():

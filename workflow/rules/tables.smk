@@ -11,7 +11,7 @@ rule study_json:
         atomic_write_text(output[0], json.dumps(study.describe(), indent=2) + "\n")
 
 
-if HEAT:
+if HEAT_RUNS:
 
     rule heatmap:
         input:
