@@ -151,3 +151,12 @@ def test_real_data_is_never_overwritten(tmp_path):
     make_twin("Rain100L", tmp_path, count=2)
     make_twin("Rain100L", tmp_path, count=1)  # an older twin is replaced whole
     assert len(list((tmp_path / "Rain100L" / "input").iterdir())) == 1
+
+
+def test_a_twin_whose_twin_json_was_removed_is_still_replaced(tmp_path):
+    """Snakemake removes twin.json (the synth rule's output) before it runs the rule again."""
+    make_twin("Rain100L", tmp_path, count=2, size=(16, 16))
+    (tmp_path / "Rain100L" / "twin.json").unlink()
+    make_twin("Rain100L", tmp_path, count=3, size=(16, 16))
+    assert json.loads((tmp_path / "Rain100L" / "twin.json").read_text())["count"] == 3
+    assert len(list((tmp_path / "Rain100L" / "input").iterdir())) == 3
