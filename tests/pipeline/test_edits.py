@@ -90,7 +90,7 @@ class Matrix:
         return yaml.safe_load(self.config.read_text())
 
     def args(self, *targets: str) -> list[str]:
-        return ["--cores", "2", "--configfile", str(self.config), *targets]
+        return [*targets, "--cores", "2", "--configfile", str(self.config)]  # --configfile takes every word after it
 
     def run(self, *targets: str) -> dict[str, int]:
         out = snakemake(self.work, *self.args(*targets))
@@ -109,7 +109,7 @@ class Matrix:
             shutil.copytree(self.work / "results/complexity", ref / "results/complexity")
             config = ref / "study.yaml"
             shutil.copy(self.config, config)
-            snakemake(ref, "--cores", "2", "--configfile", str(config), *TABLES)
+            snakemake(ref, *TABLES, "--cores", "2", "--configfile", str(config))
             self.references[key] = tables_of(ref)
         return self.references[key]
 
