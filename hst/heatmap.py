@@ -32,7 +32,7 @@ def first_level_features(model: torch.nn.Module, image: np.ndarray) -> torch.Ten
     block = model.encoders[0][0]
     captured: dict[str, torch.Tensor] = {}
     hook = block.gsa.register_forward_pre_hook(lambda mod, args: captured.setdefault("x", args[0].detach()))
-    x = to_tensor(image)
+    x = to_tensor(image, next(model.parameters()).device)
     try:
         with torch.no_grad():
             model.eval()(x)
@@ -48,7 +48,7 @@ def pick_counts(sampler: torch.nn.Module, feat: torch.Tensor, passes: int) -> np
     for _ in range(passes):
         idx = sampler.positions(feat.unsqueeze(0))[0]  # (N,) shared by all channels, or (C, N) per channel
         weight = 1.0 if idx.dim() == 1 else 1.0 / c
-        counts.index_add_(0, idx.reshape(-1), torch.full((idx.numel(),), weight, dtype=torch.float64))
+        counts.index_add_(0, idx.reshape(-1).cpu(), torch.full((idx.numel(),), weight, dtype=torch.float64))
     return counts.view(h, w).numpy()
 
 
@@ -59,10 +59,13 @@ def coverage_stats(name: str, counts: np.ndarray, passes: int) -> dict[str, Any]
             "cv": float(counts.std() / counts.mean()) if counts.mean() else float("nan")}
 
 
-def heatmaps(checkpoints: list[str], image: np.ndarray, passes: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def heatmaps(checkpoints: list[str], image: np.ndarray, passes: int, seed: int = 0,
+             device: str = "cpu") -> list[tuple[str, np.ndarray]]:
+    from hst.envinfo import resolve_device
+
     out = []
     for path in checkpoints:
-        model, _ = load_model(path)
+        model, _ = load_model(path, map_location=resolve_device(device))
         set_sampling(model, "seeded", seed)
         sampler = model.encoders[0][0].gsa.sampler
         if isinstance(sampler, AvgSampler):
@@ -93,6 +96,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", type=int, default=0, help="index of the image, by name order (default 0)")
     parser.add_argument("--passes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
+                        help="where the models run (default cpu; the pipeline passes its recipe's device)")
     parser.add_argument("--png", required=True)
     parser.add_argument("--csv", required=True)
 
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = list_pairs(args.set_dir)
     if not 0 <= args.image < len(pairs):
         raise ValueError(f"--image {args.image}: {args.set_dir} has {len(pairs)} images")
-    maps = heatmaps(args.checkpoints, read_image(pairs[args.image].input), args.passes, args.seed)
+    maps = heatmaps(args.checkpoints, read_image(pairs[args.image].input), args.passes, args.seed, args.device)
     stats = pd.DataFrame([coverage_stats(n, c, args.passes) for n, c in maps])
     atomic_write_bytes(args.png, plot(maps, args.passes))
     atomic_write_text(args.csv, stats.to_csv(index=False))

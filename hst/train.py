@@ -16,7 +16,15 @@ A run folder holds:
   one entry per process that worked on the run (a "segment": its versions, device, git
   commit, start/end iteration, wall time and how it ended).
 
-Starting the same command again continues from ``checkpoint.pt``. The data order is a pure
+Starting the same command again continues from ``checkpoint.pt``, but only the same run on the
+same data: a folder whose run differs in its identity (the resolved config except
+:data:`hst.config.OPERATIONAL_KEYS`: ``schedule.log_every``, ``schedule.checkpoint_every``,
+``data.workers``, ``data.cache_dir``, ``threads``, ``device``, ``compile``, which change how a run
+is done, not what it computes), in its training data (the fingerprint of the set's pairs that its
+patch cache records) or in its iteration total is not continued, nor taken as finished: the
+command refuses it, naming what changed, or with ``--restart-if-changed`` (the pipeline's train
+rule) discards that run's checkpoint, log, record and weights and trains from scratch, saying why
+on stderr. The data order is a pure
 function of (seed, epoch, position) and every RNG the step uses is in the checkpoint, so on
 the CPU the resumed run ends with the same weights, bit for bit, as an uninterrupted one.
 On CUDA the code path is the same (with bf16 autocast, channels_last, fused AdamW and, with
@@ -49,6 +57,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -282,19 +291,45 @@ def _previous_run(run_json: Path) -> dict[str, Any] | None:
     return data
 
 
-def _check_same_run(old: dict[str, Any], new: dict[str, Any], where: Path) -> None:
-    changed = differences(old, new, ignore=OPERATIONAL_KEYS)
+def iteration_total(config: dict[str, Any], patches_per_epoch: int) -> int:
+    """The run's length in iterations: ``schedule.iterations``, or its epochs of ``patches_per_epoch`` patches."""
+    sched = config["schedule"]
+    return int(sched["iterations"] or sched["epochs"] * (patches_per_epoch // int(config["optim"]["batch_size"])))
+
+
+def resume_changes(recorded: dict[str, Any], config: dict[str, Any], fingerprint: str, total: int) -> list[str]:
+    """Why a recorded run (``config``, ``data_fingerprint``, ``iterations``) is not the run of ``config``
+    on data ``fingerprint`` for ``total`` iterations; [] when it is, and may be continued."""
+    why = []
+    changed = differences(recorded["config"], config, ignore=OPERATIONAL_KEYS)
     if changed:
-        raise ConfigError(
-            f"{where}: holds a run with a different config ({', '.join(changed)} differ); "
-            "start a new run in another --out folder"
-        )
+        why.append(f"its config differs ({', '.join(changed)})")
+    if recorded.get("data_fingerprint") is None:
+        why.append("its training data is not recorded (written by an older harness)")
+    elif recorded["data_fingerprint"] != fingerprint:
+        why.append(f"its training data changed ({config['data']['train_set']}: pairs added, removed or rewritten)")
+    if recorded.get("iterations") != total:
+        was = recorded.get("iterations")
+        why.append(f"its iteration total changed ({'not recorded' if was is None else was} -> {total})")
+    return why
+
+
+def _resumable(path: Path) -> dict[str, Any] | None:
+    """The training checkpoint at ``path``, or None when there is none."""
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if "run_config" not in ckpt or "optimizer" not in ckpt:
+        raise CheckpointError(f"{path}: not a resumable training checkpoint")
+    return ckpt
 
 
 def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool = True,
-          allow_world_size_change: bool = False) -> dict[str, Any]:
+          allow_world_size_change: bool = False, restart_if_changed: bool = False) -> dict[str, Any]:
     """Train (or resume, or find finished) the run of ``config`` in ``out_dir``; return its run record.
 
+    A run folder that holds another run (see :func:`resume_changes`) is refused with ConfigError, or
+    with ``restart_if_changed`` emptied of that run and trained from scratch.
     Under ``torchrun`` (WORLD_SIZE > 1) every process calls this; they share the global batch
     and rank 0 alone writes the run folder.
     """
@@ -310,16 +345,40 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool 
         ensure_output_dir(out)
     paths = {name: out / name for name in ("checkpoint.pt", "model.pt", "train_log.csv", "run.json")}
     previous = _previous_run(paths["run.json"])
+    if paths["model.pt"].exists() and previous is None:
+        raise HSTError(f"{out}: has model.pt but no run.json; use another --out folder")
+    set_dir, cache_dir = _resolve_paths(config)
+    from hst.data.patches import set_fingerprint
+
+    fingerprint, pairs = set_fingerprint(set_dir)
+    total = iteration_total(config, pairs * int(config["data"]["patches_per_image"]))
+    ckpt = _resumable(paths["checkpoint.pt"])
+    recorded = []
     if previous is not None:
-        _check_same_run(previous["config"], config, out)
-    if paths["model.pt"].exists():
-        if previous is None:
-            raise HSTError(f"{out}: has model.pt but no run.json; use another --out folder")
+        recorded.append({"config": previous["config"], "data_fingerprint": previous["data"].get("fingerprint"),
+                         "iterations": previous.get("iterations")})
+    if ckpt is not None:
+        recorded.append({"config": ckpt["run_config"], "data_fingerprint": ckpt.get("data_fingerprint"),
+                         "iterations": ckpt.get("iterations")})
+    why = list(dict.fromkeys(r for rec in recorded for r in resume_changes(rec, config, fingerprint, total)))
+    if why:
+        what = "a finished run" if paths["model.pt"].exists() else "a run"
+        if not restart_if_changed:
+            raise ConfigError(
+                f"{out}: holds {what} that is not this one ({'; '.join(why)}); not resumed. Start it in another "
+                "--out folder, or pass --restart-if-changed to discard it and train from scratch"
+            )
+        if rank == 0:
+            print(f"{out}: holds {what} that is not this one ({'; '.join(why)}); restarting from scratch "
+                  "(its checkpoint, log, record and weights discarded)", file=sys.stderr, flush=True)
+            for path in paths.values():
+                path.unlink(missing_ok=True)
+        previous, ckpt = None, None
+    elif paths["model.pt"].exists():
         return previous
 
-    set_dir, cache_dir = _resolve_paths(config)
     with process_group(config["device"], world, local) as device, torch_settings(device, config["threads"]):
-        return _train(config, out, paths, previous, set_dir, cache_dir, device, progress,
+        return _train(config, out, paths, previous, ckpt, set_dir, cache_dir, fingerprint, device, progress,
                       rank=rank, world=world, allow_world_size_change=allow_world_size_change)
 
 
@@ -370,7 +429,8 @@ class LossWindow:
 
 
 def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: dict[str, Any] | None,
-           set_dir: Path, cache_dir: Path, device: torch.device, progress: bool, *,
+           ckpt: dict[str, Any] | None, set_dir: Path, cache_dir: Path, fingerprint: str, device: torch.device,
+           progress: bool, *,
            rank: int = 0, world: int = 1, allow_world_size_change: bool = False) -> dict[str, Any]:
     """The body of :func:`train`, run under fixed torch settings (and, with several processes, a process group)."""
     from tqdm import tqdm
@@ -397,7 +457,7 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
             f"optim.batch_size: {batch} is more than the {len(dataset)} patches of an epoch "
             f"({set_dir.name}); lower it or raise data.patches_per_image"
         )
-    total = int(sched_cfg["iterations"] or sched_cfg["epochs"] * per_epoch)
+    total = iteration_total(config, len(dataset))
 
     torch.manual_seed(seed)  # the same on every process: the sampler's draws stay in step
     net = build_model(config["model"]["variant"], **model_overrides(config)).to(device)
@@ -416,11 +476,7 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     loss_fn = build_loss(config)
 
     start, base_seconds, window = 0, 0.0, LossWindow(world=world)
-    if paths["checkpoint.pt"].exists():
-        ckpt = load_checkpoint(paths["checkpoint.pt"], map_location="cpu")
-        if "run_config" not in ckpt or "optimizer" not in ckpt:
-            raise CheckpointError(f"{paths['checkpoint.pt']}: not a resumable training checkpoint")
-        _check_same_run(ckpt["run_config"], config, out)
+    if ckpt is not None:  # the same run on the same data (train() checked)
         trained_with = int(ckpt.get("world_size", 1))
         if trained_with != world and not allow_world_size_change:
             how = f"torchrun --nproc_per_node {trained_with} -m hst train" if trained_with > 1 else "python -m hst train"
@@ -465,7 +521,8 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     record = {
         "format": RUN_FORMAT, "version": 1, "status": "running", "config": config,
         "model_config": net.config, "seed": seed, "params": count_params(net),
-        "data": {"train_set": str(set_dir), "cache_dir": str(cache_dir), "images": len(dataset) // data_cfg["patches_per_image"],
+        "data": {"train_set": str(set_dir), "cache_dir": str(cache_dir), "fingerprint": fingerprint,
+                 "images": len(dataset) // data_cfg["patches_per_image"],
                  "patches_per_epoch": len(dataset), "iterations_per_epoch": per_epoch},
         "iterations": total, "epochs": total / per_epoch, "iteration": start, "world_size": world,
         "train_seconds": base_seconds, "wall_seconds_all_segments": 0.0, "environment": env, "segments": segments,
@@ -501,6 +558,7 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
                 paths["checkpoint.pt"], net, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                 iteration=iteration, epoch=epoch, rng=rng_state(device), train_seconds=seconds,
                 log_window=window.state(), run_config=config, world_size=world,
+                iterations=total, data_fingerprint=fingerprint,
             )
         record["iteration"], record["train_seconds"] = iteration, seconds
         segment["end_iteration"] = iteration
@@ -596,6 +654,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--restart-if-changed", action="store_true",
+        help="when RUNDIR holds another run (other config, training data or iteration total), discard it and "
+             "train from scratch (default: refuse)",
+    )
+    parser.add_argument(
         "--allow-world-size-change", action="store_true",
         help="resume a checkpoint written with another number of processes (torchrun --nproc_per_node)",
     )
@@ -610,11 +673,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise ConfigError("--out: give the run folder (RUNDIR) to train into")
     out = Path(args.out)
-    finished_before = (out / "model.pt").exists()
-    record = train(config, out, progress=not args.no_progress, allow_world_size_change=args.allow_world_size_change)
+    model_pt = out / "model.pt"
+    finished_before = model_pt.stat().st_mtime_ns if model_pt.exists() else None
+    record = train(config, out, progress=not args.no_progress, allow_world_size_change=args.allow_world_size_change,
+                   restart_if_changed=args.restart_if_changed)
     if world_from_env()[0] != 0:
         return 0
-    if finished_before:
+    if finished_before is not None and model_pt.stat().st_mtime_ns == finished_before:
         print(f"{out}: already finished (model.pt exists); nothing to do")
     else:
         print(f"{out / 'model.pt'}: {record['iterations']} iterations in {record['train_seconds']:.1f} s of training")

@@ -316,11 +316,76 @@ def test_resuming_with_another_config_is_refused(rain_set, tmp_path, monkeypatch
         inject(m, 5, "crash")
         with pytest.raises(RuntimeError):
             train(small(rain_set), run, progress=False)
-    with pytest.raises(ConfigError, match=r"different config \(optim\.lr differ\)"):
+    with pytest.raises(ConfigError, match=r"not this one \(its config differs \(optim\.lr\)\); not resumed"):
         train(small(rain_set, "optim.lr=1e-3"), run, progress=False)
     # Operational keys may change: the run resumes.
     train(small(rain_set, "schedule.log_every=4"), run, progress=False)
     assert (run / "model.pt").exists()
+    assert [s["start_iteration"] for s in json.loads((run / "run.json").read_text())["segments"]] == [0, 3]
+
+
+def test_which_changes_stop_a_resume():
+    config = {"optim": {"lr": 1e-3}, "threads": 1, "data": {"train_set": "/d/Rain"}, "schedule": {"log_every": 2}}
+    same = {"config": config, "data_fingerprint": "abc", "iterations": 8}
+    from hst.train import resume_changes
+
+    assert resume_changes(same, config, "abc", 8) == []
+    operational = {**config, "threads": 4, "schedule": {"log_every": 5}}
+    assert resume_changes(same, operational, "abc", 8) == []
+    assert resume_changes(same, {**config, "optim": {"lr": 2e-3}}, "abc", 8) == ["its config differs (optim.lr)"]
+    assert resume_changes(same, config, "abd", 8) == ["its training data changed (/d/Rain: pairs added, removed or rewritten)"]
+    assert resume_changes(same, config, "abc", 12) == ["its iteration total changed (8 -> 12)"]
+    old = {"config": config}  # a checkpoint of an older harness: nothing says what it trained on
+    assert resume_changes(old, config, "abc", 8) == [
+        "its training data is not recorded (written by an older harness)", "its iteration total changed (not recorded -> 8)"]
+
+
+def _other_data(tmp_path: Path, seed: int) -> Path:
+    from hst.data.synth import make_twin
+
+    return make_twin("RainTrainH", tmp_path / f"data{seed}", count=4, size=(40, 40), seed=seed)
+
+
+def test_a_run_on_changed_data_is_not_resumed_nor_taken_as_finished(rain_set, tmp_path, capsys):
+    """The pipeline's case: the training set is made anew, Snakemake removes model.pt, the trainer runs again."""
+    data = _other_data(tmp_path, 3)
+    run = tmp_path / "run"
+    config = small(data, "data.cache_dir=" + str(tmp_path / "cache"))
+    train(config, run, progress=False)
+    from hst.data.synth import make_twin
+
+    make_twin("RainTrainH", data.parent, count=4, size=(40, 40), seed=4)  # other pairs, same folder
+    args = ["train", "--out", str(run), "--no-progress",
+            *[a for item in [*SMALL, f"data.train_set={data}", f"data.cache_dir={tmp_path / 'cache'}"] for a in ("--set", item)]]
+    assert main(args) == 2  # finished, but on other data: neither "already finished" nor resumed
+    assert "its training data changed" in capsys.readouterr().err
+    (run / "model.pt").unlink()  # what Snakemake does before it runs the job again
+    with pytest.raises(ConfigError, match=r"holds a run that is not this one \(its training data changed .*not resumed"):
+        train(config, run, progress=False)
+
+    assert main([*args, "--restart-if-changed"]) == 0
+    err = capsys.readouterr().err
+    assert "restarting from scratch" in err and "its training data changed" in err
+    info = json.loads((run / "run.json").read_text())
+    assert [(s["start_iteration"], s["end_iteration"]) for s in info["segments"]] == [(0, 8)]
+    train(small(_other_data(tmp_path, 4)), tmp_path / "straight", progress=False)
+    assert_same_weights(state_of(run / "model.pt"), state_of(tmp_path / "straight" / "model.pt"))
+    assert [int(r["iteration"]) for r in log_rows(run)] == [2, 4, 6, 8]
+
+
+def test_a_changed_run_restarts_from_scratch_when_asked(rain_set, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        inject(m, 5, "crash")
+        with pytest.raises(RuntimeError):
+            train(small(rain_set), run, progress=False)
+    longer = small(rain_set, "schedule.iterations=10")
+    train(longer, run, progress=False, restart_if_changed=True)
+    err = capsys.readouterr().err
+    assert "its config differs (schedule.iterations)" in err and "its iteration total changed (8 -> 10)" in err
+    train(longer, tmp_path / "straight", progress=False)
+    assert_same_weights(state_of(run / "model.pt"), state_of(tmp_path / "straight" / "model.pt"))
+    assert [s["status"] for s in json.loads((run / "run.json").read_text())["segments"]] == ["finished"]
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -390,8 +455,11 @@ def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
         from hst.checkpoint import save_checkpoint
 
         config = small(rain_set)
+        from hst.data.patches import set_fingerprint
+
         save_checkpoint(run / "checkpoint.pt", build_model("tiny", dim=16), optimizer={}, scheduler={}, iteration=1,
-                        epoch=0, rng={}, train_seconds=0.0, log_window={"loss_sum": 0.0, "count": 0}, run_config=config)
+                        epoch=0, rng={}, train_seconds=0.0, log_window={"loss_sum": 0.0, "count": 0}, run_config=config,
+                        iterations=8, data_fingerprint=set_fingerprint(rain_set)[0])
         message = "does not fit this run's model"
     with pytest.raises(CheckpointError, match=rf"{run / 'checkpoint.pt'}: .*{message}"):
         train(small(rain_set), run, progress=False)

@@ -16,7 +16,7 @@ from hst.data.download import ARCHIVES_DIR, Fetcher
 from hst.data.extract import safe_extract
 from hst.data.normalise import normalise
 from hst.data.registry import Copy, Registry, Source
-from hst.data.synth import TWIN_FILE
+from hst.data.synth import is_twin
 from hst.errors import DownloadError
 from hst.fsutil import atomic_write_text
 
@@ -93,7 +93,7 @@ def _clear_the_way(dest: Path, name: str, expected: int) -> CheckReport | None:
     """
     if not dest.exists() and not dest.is_symlink():
         return None
-    if dest.is_dir() and (dest / TWIN_FILE).exists():
+    if dest.is_dir() and is_twin(dest):
         log.info("%s: the synthetic twin in %s will be replaced by the real set", name, dest)
         return None
     if dest.is_dir():

@@ -25,6 +25,9 @@ from hst.data.pairs import Pair, list_pairs
 from hst.errors import DataError
 
 INDEX_FILE, PIXELS_FILE = "index.json", "pixels.u8"
+# Says "this folder is a patch cache that may be replaced". Not index.json: that one is the
+# pipeline's output, and Snakemake deletes an output before it runs the job again.
+CACHE_MARKER = ".hst-cache"
 _BATCH = 32  # pairs decoded at a time while the cache is written
 
 
@@ -35,6 +38,12 @@ def _fingerprint(pairs: list[Pair]) -> str:
         a, b = pair.input.stat(), pair.target.stat()
         items.append([pair.name, a.st_size, a.st_mtime_ns, b.st_size, b.st_mtime_ns])
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def set_fingerprint(set_dir: str | os.PathLike) -> tuple[str, int]:
+    """(the fingerprint that a patch cache of ``set_dir`` records, the number of pairs): what a training trains on."""
+    pairs = list_pairs(Path(set_dir))
+    return _fingerprint(pairs), len(pairs)
 
 
 def _load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +67,7 @@ def prepare_cache(set_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, w
                 return cache_dir
         except json.JSONDecodeError:
             pass
-    elif cache_dir.exists() and any(cache_dir.iterdir()):
+    elif cache_dir.exists() and not (cache_dir / CACHE_MARKER).exists() and any(cache_dir.iterdir()):
         raise DataError(f"{cache_dir}: not empty and not a patch cache (no {INDEX_FILE}); refusing to replace it")
     images, offset = [], 0
     with staged_dir(cache_dir, replace=True) as tmp:
@@ -73,6 +82,7 @@ def prepare_cache(set_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, w
         index = {"format": "hst-patch-cache", "version": 1, "set": str(set_dir), "fingerprint": fingerprint,
                  "bytes": offset, "images": images}  # fmt: skip
         atomic_write_text(tmp / INDEX_FILE, json.dumps(index) + "\n")
+        atomic_write_text(tmp / CACHE_MARKER, "a patch cache written by `hst data prepare`, which may replace it\n")
     return cache_dir
 
 

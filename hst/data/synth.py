@@ -30,6 +30,17 @@ from hst.data.io import write_png
 from hst.errors import DataError
 
 TWIN_FILE = "twin.json"
+# Says "this folder is a twin that `hst data synth` may replace". Not twin.json: that one is the
+# pipeline's output, and Snakemake deletes an output before it runs the job again.
+TWIN_MARKER = ".hst-twin"
+
+
+def is_twin(set_dir: Path) -> bool:
+    """True for a folder that ``hst data synth`` wrote (its twin.json, or its own marker when a workflow
+    manager removed twin.json before rerunning the rule)."""
+    return (set_dir / TWIN_FILE).exists() or (set_dir / TWIN_MARKER).exists()
+
+
 # scikit-image sample images that ship with the package (no download); gray ones become RGB.
 # Training and test twins are cut from disjoint images, so that a test score is restoration, not
 # memory of a scene. Our split: each test image has a training image of its kind (a person, a cat,
@@ -274,7 +285,7 @@ def make_twin(
         raise DataError(f"{name}: a twin needs count >= 1 and a size of at least 8x8, got {count} at {size}")
     dest = Path(root) / name
     # An empty folder is fine (a workflow manager may create an output's folder before the job).
-    if dest.exists() and not (dest / TWIN_FILE).exists() and any(dest.iterdir()):
+    if dest.exists() and not is_twin(dest) and any(dest.iterdir()):
         raise DataError(f"{dest}: holds a set that is not a twin (no {TWIN_FILE}); refusing to overwrite it")
 
     def write_pair(tmp: Path, i: int) -> dict:
@@ -304,6 +315,7 @@ def make_twin(
             "pairs": records,
         }
         atomic_write_text(tmp / TWIN_FILE, json.dumps(description, indent=1) + "\n")
+        atomic_write_text(tmp / TWIN_MARKER, "a synthetic twin written by `hst data synth`, which may replace it\n")
     return dest
 
 

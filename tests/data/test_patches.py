@@ -155,3 +155,12 @@ def test_bad_arguments_and_missing_cache(cache, tmp_path):
     (cache / "pixels.u8").write_bytes(b"short")
     with pytest.raises(DataError, match="does not match index.json"):
         PatchDataset(cache)
+
+
+def test_a_cache_whose_index_was_removed_is_made_again(set_dir, tmp_path):
+    """Snakemake removes index.json (the prepare rule's output) before it runs the rule again."""
+    cache = tmp_path / "cache"
+    prepare_cache(set_dir, cache)
+    (cache / "index.json").unlink()
+    prepare_cache(set_dir, cache)
+    assert len(json.loads((cache / "index.json").read_text())["images"]) == 3

@@ -161,3 +161,12 @@ def test_training_and_test_twins_come_from_disjoint_images(tmp_path):
         used.setdefault(TWINS[name].split, set()).update(p["source"] for p in meta["pairs"])
     assert used["train"] and used["test"] and not used["train"] & used["test"], used
     assert len(used["test"]) >= 4  # the test twins still draw from several images
+
+
+def test_a_twin_whose_twin_json_was_removed_is_still_replaced(tmp_path):
+    """Snakemake removes twin.json (the synth rule's output) before it runs the rule again."""
+    make_twin("Rain100L", tmp_path, count=2, size=(16, 16))
+    (tmp_path / "Rain100L" / "twin.json").unlink()
+    make_twin("Rain100L", tmp_path, count=3, size=(16, 16))
+    assert json.loads((tmp_path / "Rain100L" / "twin.json").read_text())["count"] == 3
+    assert len(list((tmp_path / "Rain100L" / "input").iterdir())) == 3

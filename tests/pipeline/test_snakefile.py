@@ -168,6 +168,14 @@ def test_trainings_asking_for_several_gpus_run_under_torchrun():
     assert "python -m hst train" not in text
 
 
+def test_every_rule_that_runs_a_model_gets_the_recipes_device():
+    out = snakemake(REPO, "-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "infer", "heatmap")
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if " evaluate " in line or " heatmap " in line]
+    assert any(" heatmap " in line for line in lines) and len(lines) > 1
+    for line in lines:  # the paper recipe's device: cuda
+        assert "--device cuda" in line, line
+
+
 # -- the HTML report (snakemake --report), checked in a real headless browser -----------------
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 BROWSER_MISSING = ("needs Debian's chromium and its driver and selenium: apt-get install chromium chromium-driver; "

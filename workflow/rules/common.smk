@@ -1,4 +1,5 @@
 # Helpers shared by the rules: wildcard constraints and input functions.
+import functools
 import json
 
 wildcard_constraints:
@@ -11,6 +12,14 @@ def data_ready(name):
     """The file whose existence means set `name` is on disk, normalised and complete."""
     marker = "twin.json" if study.source == "synthetic" else ".fetched"
     return f"{ROOT}/{name}/{marker}"
+
+
+@functools.cache
+def run_config(run):
+    """A training's resolved run config (the recipe's values and the run's own), as the train rule's params."""
+    from hst.config import load_config
+
+    return load_config(study.recipe, study.runs[run].train_args())
 
 
 def cache_index(name):

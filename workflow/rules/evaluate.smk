@@ -21,6 +21,7 @@ rule infer:
         sampling=EVAL["sampling"],
         seed=EVAL["seed"],
         draws=EVAL["draws"],
+        device=study.device,
     benchmark:
         f"{RESULTS}/benchmarks/infer/{{run}}/{{set}}.tsv"
     threads: 1
@@ -31,7 +32,7 @@ rule infer:
     shell:
         "{params.py} evaluate --checkpoint {input.model} --set {params.root}/{wildcards.set} --protocol {params.protocol}"
         " --out {params.out} --sampling {params.sampling} --seed {params.seed} --draws {params.draws}"
-        " --no-score --threads {threads} --no-progress > {log} 2>&1"
+        " --device {params.device} --no-score --threads {threads} --no-progress > {log} 2>&1"
 
 
 rule score:

@@ -1,14 +1,17 @@
 # The cheap last stage: the resolved study, Fig. 6, and Tables 1-6 from the per-run CSVs.
 
 rule study_json:
+    # The resolved study as params, compared by value: it is written again when the study changes.
     output:
         PATHS["study"],
     log:
         "logs/study_json.log",
+    params:
+        study=study.describe(),
     run:
         from hst.fsutil import atomic_write_text
 
-        atomic_write_text(output[0], json.dumps(study.describe(), indent=2) + "\n")
+        atomic_write_text(output[0], json.dumps(params.study, indent=2) + "\n")
 
 
 if HEAT_RUNS:
@@ -29,12 +32,16 @@ if HEAT_RUNS:
             set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
             image=HEAT["image"],
             passes=HEAT["passes"],
+            device=study.device,
             provenance=PROVENANCE,
+        resources:
+            gpu=1 if study.device == "cuda" else 0,
         conda:
             CONDA_ENV
         shell:
             "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --set {params.set_dir}"
-            " --image {params.image} --passes {params.passes} --png {output.png} --csv {output.csv} > {log} 2>&1"
+            " --image {params.image} --passes {params.passes} --device {params.device} --png {output.png}"
+            " --csv {output.csv} > {log} 2>&1"
 
 
 rule tables:

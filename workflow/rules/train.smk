@@ -1,17 +1,21 @@
 # Trainings: one per run of the study; a run shared by several tables trains once.
 # Only model.pt (written once, at the very end) is an output: checkpoint.pt and train_log.csv are
 # not, so a stopped run keeps them and the same command resumes from the last checkpoint.
+# What a training is, is its resolved run config (params.run, compared by value): a recipe value
+# edit reruns every training, a comment edit none (the recipe file is no input: its mtime does not
+# count). A rerun whose config, data or length changed starts from scratch (--restart-if-changed).
 
 rule train:
     input:
         cache=lambda wc: cache_index(study.runs[wc.run].train_set),
-        recipe=study.recipe,
     output:
         model=f"{PATHS['run']}/model.pt",
     log:
         "logs/train/{run}.log",
     params:
         out=PATHS["run"],
+        recipe=study.recipe,
+        run=lambda wc: run_config(wc.run),
         train_set=lambda wc: f"{ROOT}/{study.runs[wc.run].train_set}",
         cache=lambda wc: f"{ROOT}/_cache/{study.runs[wc.run].train_set}",
         sets=lambda wc: " ".join(f"--set '{a}'" for a in study.runs[wc.run].train_args()),
@@ -25,6 +29,6 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "{params.launch} train --config {input.recipe} --out {params.out} --no-progress"
+        "{params.launch} train --config {params.recipe} --out {params.out} --no-progress --restart-if-changed"
         " --set data.train_set={params.train_set} --set data.cache_dir={params.cache}"
         " {params.sets} --set threads={threads} >> {log} 2>&1"
