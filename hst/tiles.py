@@ -10,8 +10,8 @@ ramp linearly and sum to 1; elsewhere a tile's weight is exactly 1, so a pixel t
 covers is that tile's output bit for bit, and one tile covering the whole image is whole-image
 restoration.
 
-Global sparse attention (Sec. 3.3) attends over its tile only; see README ("Restore your own
-images") for the measured difference to whole-image restoration per overlap.
+Global sparse attention (Sec. 3.3) attends over its tile only, so a tiled output differs from the
+whole-image one; ``benchmarks/bench_tiles.py gap`` measures by how much at each overlap.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import torch
 
 from hst.errors import ConfigError
 
-DEFAULT_OVERLAP = 32  # pixels; measured by benchmarks/bench_tiles.py (README, "Restore your own images")
+DEFAULT_OVERLAP = 32  # pixels; benchmarks/bench_tiles.py gap, HST-tiny trained 300 iterations, 1280x720, tiles of 256:
+# tiled vs whole 46.8 dB (largest pixel difference 62) at overlap 0, 53.1 dB (9) at 16
 
 
 def check_tiling(tile: int | None, overlap: int | None, multiple: int | None = None) -> None:
