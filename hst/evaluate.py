@@ -1,13 +1,15 @@
 """Inference over a set: restored PNGs and per-image times, then (unless told not to) the scores.
 
 ``python -m hst evaluate --checkpoint CKPT --set SETDIR --protocol derain|gopro|realblur|prenet --out DIR
-[--sampling seeded|grid|ensemble] [--seed S] [--draws K] [--no-score] [--no-save]``
+[--sampling seeded|grid|ensemble] [--seed S] [--draws K] [--no-score] [--no-save] [--tile N [--tile-overlap M]]``
 
 Every input is restored at full resolution (the model pads internally and crops back), clamped
 to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``), except
 under a protocol whose own test script saved its outputs otherwise (``hst.metrics.OUTPUT_ROUNDING``:
-PReNet's truncates). CKPT is a checkpoint of this harness or a released weight file of the
-weights registry (``python -m hst weights list``), recognised by its SHA-256.
+PReNet's truncates). The whole image goes through the model at once unless ``--tile N
+[--tile-overlap M]`` is given (see :mod:`hst.tiles`); ``eval.json`` records ``tile`` and
+``tile_overlap`` (null when whole-image). CKPT is a checkpoint of this harness or a released weight
+file of the weights registry (``python -m hst weights list``), recognised by its SHA-256.
 
 Sampling at inference (the paper leaves it open; our choice, recorded in ``eval.json``):
 
@@ -27,7 +29,7 @@ Outputs in DIR (an evaluation replaces what an earlier one wrote there):
   draw, synchronisation), not reading or writing files. One untimed warm-up pass on the
   first image runs before the clock starts.
 - ``eval.json``: checkpoint path and SHA-256, set, protocol, sampling policy, seed, draws,
-  the seed rule, device, versions, git commit, totals.
+  tile and tile overlap (null when whole-image), the seed rule, device, versions, git commit, totals.
 - ``per_image.csv``, ``summary.csv``: see :mod:`hst.score`. With ``--no-save`` the scores are
   computed from the same uint8 arrays in memory.
 """
@@ -54,6 +56,7 @@ SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
 DEFAULT_ENSEMBLE_DRAWS = 8
 COMPILE_BACKEND = "inductor"  # of `--compile`; the tests use "eager" (graph capture without a C++ build)
 SEED_RULE = "per-image seed = first 8 bytes (big-endian, top bit cleared) of sha256(f'{seed}/{name}/{draw}')"
+TILE_SEED_RULE = "; tiled: the tile at (top, left) uses the name f'{name}@{top},{left}', the one at (0, 0) the image's name"
 
 
 def image_seed(seed: int, name: str, draw: int = 0) -> int:
@@ -74,9 +77,15 @@ def to_uint8(restored: torch.Tensor, rounding: str = "round") -> np.ndarray:
     if array.ndim == 4:
         array = array[0]
     if rounding == "truncate":
-        array = np.float32(255.0) * np.clip(array, np.float32(0.0), np.float32(1.0))
+        array = np.clip(array, np.float32(0.0), np.float32(1.0))  # a copy: the model's output stays as it is
+        array *= np.float32(255.0)  # np.uint8(255 * out) on float32, as PReNet's test script
     elif rounding == "round":
-        array = np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5)
+        # float64, then in place: a 12-megapixel output is 288 MB, and every temporary would be another.
+        array = array.astype(np.float64)
+        np.clip(array, 0.0, 1.0, out=array)
+        array *= 255.0
+        array += 0.5
+        np.floor(array, out=array)
     else:
         raise ConfigError(f"rounding: unknown rule {rounding!r}; choose round or truncate")
     return np.ascontiguousarray(array.transpose(1, 2, 0).astype(np.uint8))
@@ -100,16 +109,23 @@ class Restorer:
     """A loaded model plus a sampling policy: ``restore(image, name)`` -> (uint8 image, seconds)."""
 
     def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
-                 seed: int = 0, draws: int | None = None, compile: bool = False, rounding: str = "round") -> None:
+                 seed: int = 0, draws: int | None = None, compile: bool = False, tile: int | None = None,
+                 tile_overlap: int | None = None, rounding: str = "round") -> None:
         from hst.checkpoint import load_model
         from hst.envinfo import resolve_device
+        from hst.tiles import DEFAULT_OVERLAP, check_tiling
 
+        check_tiling(tile, tile_overlap)
         self.device = resolve_device(device)
         self.sampling, self.seed = sampling, int(seed)
         self.draws = resolve_draws(sampling, draws)
         self.rounding = rounding
         self.checkpoint = Path(checkpoint)
         model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
+        check_tiling(tile, tile_overlap, model.size_multiple)
+        # Whole-image restoration unless a tile size is given (hst.tiles).
+        self.tile = tile
+        self.tile_overlap = None if tile is None else DEFAULT_OVERLAP if tile_overlap is None else tile_overlap
         self.model = model.to(self.device).eval()
         # torch.compile with dynamic shapes (images differ in size); the seeded draws use a torch.Generator,
         # which stays outside the graph, so the positions drawn are those of the eager model.
@@ -129,17 +145,30 @@ class Restorer:
             total = out if total is None else total + out
         return total / self.draws
 
-    def restore(self, image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
-        """Restore an H x W x 3 uint8 image; the seconds exclude file input/output."""
+    def restore_float(self, image: np.ndarray, name: str) -> torch.Tensor:
+        """The 1 x 3 x H x W float output of an H x W x 3 uint8 image, whole or tile by tile."""
+        from hst.tiles import restore_tiled
+
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise DataError(f"{name}: expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}")
         with torch.inference_mode():
-            start = time.perf_counter()
-            x = to_tensor(image, self.device)
-            out = self._forward(x, name)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
+            if self.tile is None:
+                return self._forward(to_tensor(image, self.device), name)
+            # The tile at (top, left) draws with the seed of the name "<name>@<top>,<left>"; the one at
+            # (0, 0) with the image's own, so a tile covering the image is whole-image restoration.
+            return restore_tiled(image, lambda x, top, left: self._forward(x, f"{name}@{top},{left}" if top or left else name),
+                                 self.tile, self.tile_overlap, self.device)
+
+    def restore(self, image: np.ndarray, name: str, *, gray: bool = False) -> tuple[np.ndarray, float]:
+        """Restore an H x W x 3 uint8 image; the seconds exclude file input/output. With ``gray`` the
+        output is H x W: the mean of the three restored channels (before rounding)."""
+        start = time.perf_counter()
+        out = self.restore_float(image, name)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        if gray:
+            return to_uint8(out.mean(dim=-3, keepdim=True), self.rounding)[..., 0], seconds
         return to_uint8(out, self.rounding), seconds
 
     def warm_up(self, image: np.ndarray) -> None:
@@ -159,14 +188,17 @@ class Restorer:
             "sampling": self.sampling,
             "seed": self.seed,
             "draws": self.draws,
-            "seed_rule": SEED_RULE if self.sampling != "grid" else None,
+            "seed_rule": (SEED_RULE + (TILE_SEED_RULE if self.tile else "")) if self.sampling != "grid" else None,
             "stochastic_samplers": int(stochastic),
+            "tile": self.tile,
+            "tile_overlap": self.tile_overlap,
         }
 
 
 def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
              sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
-             device: str = "auto", progress: bool = False, compile: bool = False) -> dict[str, Any]:
+             device: str = "auto", progress: bool = False, compile: bool = False, tile: int | None = None,
+             tile_overlap: int | None = None) -> dict[str, Any]:
     """Restore every image of ``set_dir`` into ``out_dir`` and score it; return what eval.json holds."""
     from tqdm import tqdm
 
@@ -184,7 +216,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     resolve_draws(sampling, draws)
     pairs = list_pairs(set_dir)
     restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, compile=compile,
-                        rounding=OUTPUT_ROUNDING.get(protocol, "round"))
+                        tile=tile, tile_overlap=tile_overlap, rounding=OUTPUT_ROUNDING.get(protocol, "round"))
     ensure_output_dir(out_dir)
 
     for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):
@@ -229,6 +261,8 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst evaluate``'s options."""
+    from hst.restore import add_tile_options
+
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model.pt (or a checkpoint.pt) of a run")
     parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
     parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="how to score (see hst.metrics)")
@@ -243,6 +277,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model (dynamic shapes); off by default: not yet measured to pay on a GPU")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tile_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -254,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     record = evaluate(
         args.checkpoint, args.set_dir, args.protocol, args.out, sampling=args.sampling, seed=args.seed,
         draws=args.draws, score=not args.no_score, save=not args.no_save, device=args.device,
-        progress=not args.no_progress, compile=args.compile,
+        progress=not args.no_progress, compile=args.compile, tile=args.tile, tile_overlap=args.tile_overlap,
     )
     print(f"{record['images']} images restored in {record['inference_seconds']:.1f} s ({args.sampling}, seed {args.seed})")
     if "summary" in record:

@@ -1,12 +1,22 @@
 """Restore your own images with a trained checkpoint.
 
-``python -m hst restore IMAGE... --checkpoint CKPT -o DIR [--seed S] [--sampling seeded|grid|ensemble] [--draws K]``
+``python -m hst restore IMAGE... --checkpoint CKPT -o DIR [--tile N [--tile-overlap M]] [--seed S]
+[--sampling seeded|grid|ensemble] [--draws K]``
 
-Any size, PNG or JPG (anything Pillow reads; grayscale, RGBA and 16-bit are converted to 8-bit
-RGB). Each output is ``DIR/<input stem>.png``, written atomically. Every input is decoded,
-the output folder checked for writing and the checkpoint loaded before the first image is
-restored, so a bad input or folder stops the command before any work. Sampling and seeding
-are those of ``python -m hst evaluate`` (the per-image seed hashes the input's stem).
+Any size, PNG or JPG (anything Pillow reads). Photos as users have them: turned upright by their
+EXIF orientation before restoring (datasets are read as stored, see :mod:`hst.data.io`); RGBA,
+palette and 16-bit images are restored as 8-bit RGB (alpha dropped); a single-channel image
+(grayscale, 1-bit, 16-bit grayscale) goes through the RGB model as three equal channels and is
+saved as 8-bit grayscale, the mean of the three restored channels (the nearest gray image to the
+output; the model's channels can differ slightly where the input's were equal). Each output is
+``DIR/<input stem>.png``, written atomically. Every input is decoded, the options and the output
+folder checked and the checkpoint loaded before the first image is restored, so a bad input,
+option or folder stops the command before any work. Sampling and seeding are those of ``python -m
+hst evaluate`` (the per-image seed hashes the input's stem).
+
+``--tile N`` restores the image N x N pixels at a time (N a multiple of the model's size multiple,
+8 for HST-tiny), blending overlapping tiles (``--tile-overlap``, default
+:data:`hst.tiles.DEFAULT_OVERLAP`): the peak memory is that of one tile, not of the image.
 """
 
 from __future__ import annotations
@@ -33,28 +43,35 @@ def plan_outputs(images: list[Path], out_dir: Path) -> list[Path]:
 
 
 def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: str | Path, *, seed: int = 0,
-                   sampling: str = "seeded", draws: int | None = None, device: str = "auto") -> list[Path]:
-    """Restore ``images`` into ``out_dir``; return the written paths."""
-    from hst.data.io import read_image, write_png
+                   sampling: str = "seeded", draws: int | None = None, device: str = "auto",
+                   tile: int | None = None, tile_overlap: int | None = None) -> list[Path]:
+    """Restore ``images`` into ``out_dir``, whole or tile by tile; return the written paths."""
+    from hst.data.io import read_photo, write_png
     from hst.evaluate import Restorer, resolve_draws
     from hst.fsutil import ensure_output_dir
+    from hst.tiles import check_tiling
 
     if not images:
         raise HSTError("restore: give at least one image")
     paths = [Path(p) for p in images]
     out_dir = Path(out_dir)
     resolve_draws(sampling, draws)
+    check_tiling(tile, tile_overlap)
     for path in paths:
         if not path.is_file():
             raise DataError(f"{path}: no such image file")
-        read_image(path)  # a clear DataError naming the file if it cannot be decoded
+        read_photo(path)  # a clear DataError naming the file if it cannot be decoded
     outputs = plan_outputs(paths, out_dir)
     ensure_output_dir(out_dir)
-    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws)
+    restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, tile=tile,
+                        tile_overlap=tile_overlap)
     for path, target in zip(paths, outputs):
-        restored, seconds = restorer.restore(read_image(path), path.stem)
+        image, gray = read_photo(path)
+        restored, seconds = restorer.restore(image, path.stem, gray=gray)
+        del image
         write_png(target, restored)
-        print(f"{target} ({restored.shape[1]}x{restored.shape[0]}, {seconds:.2f} s)")
+        tiling = f", tiles {restorer.tile} overlap {restorer.tile_overlap}" if restorer.tile else ""
+        print(f"{target} ({restored.shape[1]}x{restored.shape[0]}{', grayscale' if gray else ''}{tiling}, {seconds:.2f} s)")
     return outputs
 
 
@@ -69,10 +86,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampling", default="seeded", choices=SAMPLING_POLICIES, help="sampler policy (default: seeded)")
     parser.add_argument("--draws", type=int, default=None, help=f"passes averaged by --sampling ensemble (default {DEFAULT_ENSEMBLE_DRAWS})")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_tile_options(parser)
+
+
+def add_tile_options(parser: argparse.ArgumentParser) -> None:
+    """``--tile`` and ``--tile-overlap``, shared by ``restore`` and ``evaluate``."""
+    from hst.tiles import DEFAULT_OVERLAP
+
+    parser.add_argument("--tile", type=int, default=None, metavar="N",
+                        help="restore N x N pixels at a time (a multiple of the model's size multiple; default: whole image)")
+    parser.add_argument("--tile-overlap", type=int, default=None, metavar="M",
+                        help=f"pixels shared by neighbouring tiles, blended (default {DEFAULT_OVERLAP} with --tile)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Restore the images given on the command line."""
     restore_images(args.images, args.checkpoint, args.out, seed=args.seed, sampling=args.sampling,
-                   draws=args.draws, device=args.device)
+                   draws=args.draws, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap)
     return 0

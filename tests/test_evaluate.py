@@ -20,6 +20,7 @@ from hst.errors import CheckpointError, ConfigError, DataError, HSTError
 from hst.evaluate import evaluate, image_seed, to_uint8
 from hst.metrics import PSNR_CAP, psnr_rgb, psnr_y, ssim_per_channel, ssim_volumetric, ssim_y
 from hst.score import score_dir
+from hst.tiles import DEFAULT_OVERLAP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -102,6 +103,7 @@ def test_evaluate_writes_restorations_times_scores_and_record(checkpoint, tiny_s
     assert info["checkpoint"] == str(checkpoint.resolve()) and len(info["checkpoint_sha256"]) == 64
     assert info["images"] == 3 and info["protocol"] == "derain" and info["stochastic_samplers"] > 0
     assert "sha256" in info["seed_rule"] and info["environment"]["git"]
+    assert info["tile"] is None and info["tile_overlap"] is None and "tile" not in info["seed_rule"]  # never tiles unasked
 
     # Scoring the saved PNGs on their own gives the same CSVs.
     again = tmp_path / "again"
@@ -156,6 +158,33 @@ def test_a_new_evaluation_replaces_the_old_one(checkpoint, tiny_set, tmp_path):
     write_png(out / "restored" / "stale.png", np.zeros((4, 4, 3), np.uint8))
     evaluate(checkpoint, tiny_set, "derain", out, score=False)
     assert sorted(pngs(out / "restored")) == ["img0", "img1", "img2"]
+
+
+def test_tiled_evaluation_is_recorded(checkpoint, tiny_set, tmp_path):
+    whole = evaluate(checkpoint, tiny_set, "derain", tmp_path / "whole", seed=2)
+    # A tile larger than every image (21x30, 24x17, 16x16) is whole-image restoration.
+    big = evaluate(checkpoint, tiny_set, "derain", tmp_path / "big", seed=2, tile=32)
+    assert (big["tile"], big["tile_overlap"]) == (32, DEFAULT_OVERLAP)
+    assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "whole" / "restored").values(),
+                                                    pngs(tmp_path / "big" / "restored").values()))
+    assert big["summary"]["psnr"] == whole["summary"]["psnr"]
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--set", str(tiny_set), "--protocol", "derain", "--out",
+                 str(tmp_path / "small"), "--seed", "2", "--tile", "16", "--tile-overlap", "4", "--no-progress"]) == 0
+    info = json.loads((tmp_path / "small" / "eval.json").read_text())
+    assert (info["tile"], info["tile_overlap"]) == (16, 4) and "(top, left)" in info["seed_rule"]
+    small = pngs(tmp_path / "small" / "restored")
+    assert not np.array_equal(small["img0"], pngs(tmp_path / "whole" / "restored")["img0"])  # 21x30: four tiles
+    assert np.array_equal(small["img2"], pngs(tmp_path / "whole" / "restored")["img2"])  # 16x16: one tile
+
+
+def test_bad_tile_options_stop_evaluation_before_any_work(checkpoint, tiny_set, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--set", str(tiny_set), "--protocol", "derain",
+                 "--out", str(out), "--tile", "20"]) == 2
+    assert capsys.readouterr().err == "error: --tile: 20 is not a multiple of 8, the model's size multiple; use 16 or 24\n"
+    with pytest.raises(ConfigError, match=r"^--tile-overlap: needs 0 <= overlap < tile \(16\), got 30$"):
+        evaluate(checkpoint, tiny_set, "derain", out, tile=16, tile_overlap=30)
+    assert not out.exists()
 
 
 def test_draws_need_the_ensemble_policy(checkpoint, tiny_set, tmp_path):

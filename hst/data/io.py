@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hst.errors import DataError
 from hst.fsutil import atomic_write
@@ -24,17 +24,37 @@ _CONVERTED = {
     "RGBX": "RGBX",
 }
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+_GRAY = ("1", "L", "LA", *_SIXTEEN_BIT)
 
 
 def decode_image(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
     """Decode ``path`` to H x W x 3 uint8 RGB; also say which conversion, if any, was applied."""
+    array, note, _ = _decode(path, orient=False)
+    return array, note
+
+
+def read_photo(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """A user's photo as H x W x 3 uint8 RGB turned upright by its EXIF orientation, and whether it was
+    single-channel (grayscale, 1-bit or 16-bit grayscale, with or without alpha)."""
+    array, _, gray = _decode(path, orient=True)
+    return array, gray
+
+
+def _decode(path: str | os.PathLike, orient: bool) -> tuple[np.ndarray, str | None, bool]:
+    """:func:`decode_image`, optionally through the EXIF orientation, plus whether the image was gray.
+
+    Datasets are read without orientation (``orient=False``): the published scores come from the
+    stored pixel arrays (MATLAB's imread ignores the tag), and an input and its target must stay aligned.
+    """
     path = Path(path)
     try:
         with Image.open(path) as im:
             raw = im.tile[0].args if im.tile else None
             sixteen = isinstance(raw, str) and raw.endswith((";16B", ";16L", ";16"))
             im.load()
-            array, note = _to_rgb(im, path)
+            gray = im.mode in _GRAY
+            upright = ImageOps.exif_transpose(im) if orient else im
+            array, note = _to_rgb(upright, path)
     except DataError:
         raise
     except FileNotFoundError:
@@ -43,7 +63,7 @@ def decode_image(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
         raise DataError(f"{path}: cannot decode image ({exc})") from None
     if sixteen and im.mode in ("RGB", "RGBA"):
         note = "16-bit RGB converted to 8-bit" + (" (alpha dropped)" if im.mode == "RGBA" else "")
-    return array, note
+    return array, note, gray
 
 
 def _to_rgb(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
