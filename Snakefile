@@ -24,6 +24,7 @@ except HSTError as exc:
     raise SystemExit(f"error: {exc}")
 
 RESULTS = study.results
+LOGS = f"{RESULTS}/logs"  # each study's rule logs beside its results: two studies never share them
 ROOT = study.root
 PATHS = study.paths()
 PY = "python -m hst"

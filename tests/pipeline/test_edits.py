@@ -170,12 +170,12 @@ def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_
     edit_yaml(m.config, lambda s: s["data"]["synthetic"].update(train_count=3))
     ran = m.run()
     assert ran["synth"] == 2 and ran["prepare"] == 2 and ran["train"] == 6 and "score_input" not in ran
-    logs = "".join(p.read_text() for p in (m.work / "logs/train").glob("*.log"))
+    logs = "".join(p.read_text() for p in (m.work / "results/logs/train").glob("*.log"))
     assert logs.count("its training data changed") == 6 and "restarting from scratch" in logs
     m.check("data.synthetic.train_count 2 -> 3", ran)
 
     edit_yaml(m.config, lambda s: s["data"]["synthetic"].update(train_count=2))
-    m.interrupted("logs/data/synth_*.log")
+    m.interrupted("results/logs/data/synth_*.log")
     ran = m.run()
     assert ran["synth"] >= 1 and ran["train"] == 6
     m.check("Ctrl-C during synth (train_count 3 -> 2), the same command again", ran)
@@ -184,7 +184,7 @@ def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_
     m.recipe.write_text(text.replace("lr: 0.001", "lr: 0.002"))
     ran = m.run()
     assert ran["train"] == 6 and ran["infer"] == 6 and "synth" not in ran and "prepare" not in ran
-    assert "its config differs (optim.lr)" in (m.work / "logs/train/derain-tiny.log").read_text()
+    assert "its config differs (optim.lr)" in (m.work / "results/logs/train/derain-tiny.log").read_text()
     m.check("recipe optim.lr 0.001 -> 0.002", ran)
 
     m.recipe.write_text(m.recipe.read_text().replace("# the matrix's recipe", "# the matrix's recipe, edited"))
@@ -193,7 +193,7 @@ def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_
     m.check("recipe comment edited", m.run())
 
     m.recipe.write_text(m.recipe.read_text().replace("lr: 0.002", "lr: 0.001"))
-    m.interrupted("logs/train/*.log")
+    m.interrupted("results/logs/train/*.log")
     ran = m.run()
     assert ran["train"] >= 1
     m.check("Ctrl-C during a training (optim.lr 0.002 -> 0.001), the same command again", ran)
@@ -204,7 +204,7 @@ def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_
     m.check("evaluation.seed 0 -> 1", ran)
 
     edit_yaml(m.config, lambda s: s["evaluation"].update(seed=0))
-    m.interrupted("logs/score/*/*.log")
+    m.interrupted("results/logs/score/*/*.log")
     ran = m.run()
     assert ran["score"] >= 1 and "train" not in ran
     m.check("Ctrl-C during scoring (evaluation.seed 1 -> 0), the same command again", ran)

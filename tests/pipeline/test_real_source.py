@@ -122,13 +122,13 @@ def test_every_set_is_fetched_by_the_pipeline_checked_and_scored(finished):
     tmp, server, _, _ = finished
     root = tmp / "data/real"
     for name, n in PAIRS.items():
-        log = (tmp / f"logs/data/fetch_{name}.log").read_text()
+        log = (tmp / f"results/logs/data/fetch_{name}.log").read_text()
         assert f"{n} pairs (expected {n}): OK" in log, log
         marker = json.loads((root / name / ".hst-fetched.json").read_text())
         assert marker["set"] == name and "adopted" not in marker  # placed by fetch, not found in place
         report = json.loads((tmp / "results" / "data" / f"{name}.json").read_text())[0]  # the check rule's
         assert report["ok"] and report["pairs"] == n and report["expected"] == n
-    assert "ignored" in (tmp / "logs/data/fetch_Rain100L.log").read_text()  # the stray Thumbs.db
+    assert "ignored" in (tmp / "results/logs/data/fetch_Rain100L.log").read_text()  # the stray Thumbs.db
     # each served archive came once, the training one through a redirect; the shared ones were tidied
     assert len(server.hits("/files/restormer-derain-test")) == 1
     assert len(server.hits("/moved/restormer-derain-train")) == 1 and len(server.hits("/files/restormer-derain-train")) == 1

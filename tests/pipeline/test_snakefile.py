@@ -74,14 +74,15 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     assert len(t6[t6.seeds.astype(str).str.startswith("seed")]) == 4  # per-seed rows stay in the CSV
     run = json.loads((tmp / "results/runs/derain-tiny/run.json").read_text())
     assert run["config"]["schedule"]["iterations"] == 4 and run["environment"]["git"]["commit"]
-    # Every rule's log, for every job of it (the folder that holds tables.log holds them all).
+    # Every rule's log, for every job of it, under the study's results folder (two studies never share logs).
     sets = {s for r in study["runs"].values() for s in [r["train_set"], *r["test_sets"]]}
     evals = [f"{name}/{s}" for name, r in study["runs"].items() for s in r["test_sets"]]
     expected = {"synth": [f"data/synth_{s}.log" for s in sets], "check": [f"data/check_{s}.log" for s in sets],
                 "prepare": [f"data/prepare_{r['train_set']}.log" for r in study["runs"].values()],
                 "train": [f"train/{name}.log" for name in study["runs"]], "infer": [f"infer/{e}.log" for e in evals],
                 "score": [f"score/{e}.log" for e in evals], "tables": ["tables.log"]}
-    logs = next(tmp.rglob("tables.log")).parent
+    logs = tmp / "results" / "logs"
+    assert not (tmp / "logs").exists()
     for rule, names in expected.items():
         missing = [name for name in names if not (logs / name).is_file()]
         assert not missing, f"rule {rule}: no log {missing} under {logs}"
@@ -210,7 +211,7 @@ def test_report_is_one_self_contained_page_with_every_piece(report):
 
 def test_visual_panel_picks_crops_of_every_derain_and_deblur_test_set(finished):
     tmp, _ = finished
-    log = (tmp / "logs/visual.log").read_text()
+    log = (tmp / "results/logs/visual.log").read_text()
     for test_set in ("Rain100H", "Rain100L", "GoPro-test", "RealBlur-J"):
         assert f"{test_set}: " in log and "crop" in log
     assert (tmp / "results/tables/fig7_visual.png").stat().st_size > 1000

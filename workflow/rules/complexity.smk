@@ -4,7 +4,7 @@ rule complexity:
     output:
         PATHS["complexity"],
     log:
-        "logs/complexity.log",
+        f"{LOGS}/complexity.log",
     params:
         py=PY,
     conda:
@@ -18,7 +18,7 @@ rule readings:
     output:
         f"{RESULTS}/complexity/readings.csv",
     log:
-        "logs/readings.log",
+        f"{LOGS}/readings.log",
     params:
         py=PY,
     conda:

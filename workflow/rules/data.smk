@@ -6,7 +6,7 @@ if study.source == "synthetic":
         output:
             f"{ROOT}/{{set}}/twin.json",
         log:
-            "logs/data/synth_{set}.log",
+            f"{LOGS}/data/synth_{{set}}.log",
         params:
             args=lambda wc: " ".join(study.synth_args(wc.set)),
             py=PY,
@@ -22,7 +22,7 @@ else:
         output:
             touch(f"{ROOT}/{{set}}/.fetched"),
         log:
-            "logs/data/fetch_{set}.log",
+            f"{LOGS}/data/fetch_{{set}}.log",
         params:
             override=override_flag(),
             py=PY,
@@ -40,7 +40,7 @@ rule check:
     output:
         PATHS["data_report"],
     log:
-        "logs/data/check_{set}.log",
+        f"{LOGS}/data/check_{{set}}.log",
     params:
         override=override_flag(),
         py=PY,
@@ -58,7 +58,7 @@ rule prepare:
     output:
         f"{ROOT}/_cache/{{set}}/index.json",
     log:
-        "logs/data/prepare_{set}.log",
+        f"{LOGS}/data/prepare_{{set}}.log",
     params:
         override=override_flag(),
         py=PY,

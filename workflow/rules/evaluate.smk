@@ -12,7 +12,7 @@ rule infer:
         times=f"{PATHS['eval']}/times.csv",
         meta=f"{PATHS['eval']}/eval.json",
     log:
-        "logs/infer/{run}/{set}.log",
+        f"{LOGS}/infer/{{run}}/{{set}}.log",
     params:
         out=lambda wc, output: os.path.dirname(output.times),
         protocol=lambda wc: study.protocol(wc.set),
@@ -43,7 +43,7 @@ rule score:
         per_image=f"{PATHS['eval']}/per_image.csv",
         summary=f"{PATHS['eval']}/summary.csv",
     log:
-        "logs/score/{run}/{set}.log",
+        f"{LOGS}/score/{{run}}/{{set}}.log",
     params:
         out=lambda wc, output: os.path.dirname(output.summary),
         protocol=lambda wc: study.protocol(wc.set),
@@ -64,7 +64,7 @@ rule score_input:
         per_image=f"{RESULTS}/eval/input/{{set}}/per_image.csv",
         summary=f"{RESULTS}/eval/input/{{set}}/summary.csv",
     log:
-        "logs/score/input/{set}.log",
+        f"{LOGS}/score/input/{{set}}.log",
     params:
         protocol=lambda wc: study.protocol(wc.set),
         py=PY,

@@ -12,7 +12,7 @@ rule report_table:
         report(f"{REPORT}/{{table}}.html", caption="../report/table.rst", category="1 Tables",
                labels={"table": "{table}"}),
     log:
-        "logs/report/{table}.log",
+        f"{LOGS}/report/{{table}}.log",
     params:
         py=PY,
         provenance=PROVENANCE,
@@ -30,7 +30,7 @@ rule report_curves:
         report(f"{REPORT}/training_curves.png", caption="../report/curves.rst", category="3 Training",
                labels={"figure": "training curves"}),
     log:
-        "logs/report/curves.log",
+        f"{LOGS}/report/curves.log",
     params:
         py=PY,
         provenance=PROVENANCE,
@@ -47,7 +47,7 @@ rule report_cost:
         report(f"{REPORT}/cost_quality.png", caption="../report/cost.rst", category="2 Figures",
                labels={"figure": "cost / quality"}),
     log:
-        "logs/report/cost.log",
+        f"{LOGS}/report/cost.log",
     params:
         py=PY,
         tables=lambda wc, input: os.path.dirname(input.tables[0]),
@@ -66,7 +66,7 @@ rule report_psnr:
         report(f"{REPORT}/psnr_per_image.png", caption="../report/psnr.rst", category="2 Figures",
                labels={"figure": "per-image PSNR"}),
     log:
-        "logs/report/psnr.log",
+        f"{LOGS}/report/psnr.log",
     params:
         py=PY,
         provenance=PROVENANCE,
@@ -85,7 +85,7 @@ rule report_claims:
         report(f"{REPORT}/claims.html", caption="../report/claims.rst", category="4 Claims",
                labels={"page": "the paper's claims"}),
     log:
-        "logs/report/claims.log",
+        f"{LOGS}/report/claims.log",
     params:
         py=PY,
         tables=lambda wc, input: os.path.dirname(input.tables[0]),
@@ -106,7 +106,7 @@ rule report_times:
         report(f"{REPORT}/times.html", caption="../report/times.rst", category="3 Training",
                labels={"figure": "wall time and memory"}),
     log:
-        "logs/report/times.log",
+        f"{LOGS}/report/times.log",
     params:
         py=PY,
         benchmarks=f"{RESULTS}/benchmarks",

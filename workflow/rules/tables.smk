@@ -5,7 +5,7 @@ rule study_json:
     output:
         PATHS["study"],
     log:
-        "logs/study_json.log",
+        f"{LOGS}/study_json.log",
     params:
         study=study.describe(),
     run:
@@ -26,7 +26,7 @@ if HEAT_RUNS:
                        category="2 Figures", labels={"figure": "Fig. 6 sampled positions"}),
             csv=f"{PATHS['tables']}/fig6_heatmap.csv",
         log:
-            "logs/heatmap.log",
+            f"{LOGS}/heatmap.log",
         params:
             py=PY,
             set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
@@ -54,7 +54,7 @@ rule tables:
     output:
         [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")],
     log:
-        "logs/tables.log",
+        f"{LOGS}/tables.log",
     params:
         py=PY,
         out=lambda wc, output: os.path.dirname(output[0]),
@@ -77,7 +77,7 @@ if panel_evaluations(study):
             report(f"{PATHS['tables']}/fig7_visual.png", caption="../report/visual.rst",
                    category="2 Figures", labels={"figure": "Figs. 7-8 visual panels"}),
         log:
-            "logs/visual.log",
+            f"{LOGS}/visual.log",
         params:
             py=PY,
             root=lambda wc: ROOT,

@@ -11,7 +11,7 @@ rule train:
     output:
         model=f"{PATHS['run']}/model.pt",
     log:
-        "logs/train/{run}.log",
+        f"{LOGS}/train/{{run}}.log",
     params:
         out=PATHS["run"],
         recipe=study.recipe,
