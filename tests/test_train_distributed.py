@@ -110,6 +110,7 @@ def test_sharded_sampler_draws_the_rows_of_the_whole_batch():
 # ----------------------------------------------------------------------------- processes
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_weights_of_one(rain_set, tmp_path):
     items = sets(rain_set, 20, 10)
     train(build_config({}, items), tmp_path / "one", progress=False)
@@ -127,6 +128,7 @@ def test_two_processes_give_the_weights_of_one(rain_set, tmp_path):
     assert load_checkpoint(tmp_path / "two" / "checkpoint.pt")["world_size"] == 2
 
 
+@pytest.mark.slow
 def test_killed_two_process_run_resumes_and_refuses_another_world_size(rain_set, tmp_path):
     items = sets(rain_set, 80, 10)
     run = tmp_path / "killed"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import slurm_cluster  # noqa: E402
 from test_snakefile import ENV, REPO, SNAKEMAKE, snakemake, tiny_study  # noqa: E402
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 PROFILE = REPO / "profiles" / "slurm"
 # What the paper study must fit: one node with one GPU and 8 CPUs (and 32 GB for one job).
 NODE_CPUS, NODE_GPUS, JOB_MEM_MB = 8, 1, 32000

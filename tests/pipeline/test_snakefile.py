@@ -53,6 +53,7 @@ def finished(tmp_path_factory):
     return tmp, config
 
 
+@pytest.mark.slow
 def test_pipeline_writes_every_table_with_its_provenance(finished):
     tmp, _ = finished
     tables = tmp / "results" / "tables"
@@ -88,12 +89,14 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
         assert not missing, f"rule {rule}: no log {missing} under {logs}"
 
 
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(finished):
     tmp, config = finished
     out = snakemake(tmp, "-n", "--configfile", str(config))
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_pipeline_stopped_mid_training_resumes_from_the_checkpoint(tmp_path):
     """Ctrl-C (SIGINT to the process group) while a training runs; the same command then resumes it."""
     import signal
@@ -193,6 +196,7 @@ def report(finished):
     return tmp / "results" / "report.html"
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_page_with_every_piece(report):
     text = report.read_text(encoding="utf-8")
     assert report.stat().st_size > 100_000
@@ -209,6 +213,7 @@ def test_report_is_one_self_contained_page_with_every_piece(report):
     assert "<table" in table3 and "SYNTHETIC TWINS" in table3 and "PreNet" in table3
 
 
+@pytest.mark.slow
 def test_visual_panel_picks_crops_of_every_derain_and_deblur_test_set(finished):
     tmp, _ = finished
     log = (tmp / "results/logs/visual.log").read_text()
@@ -217,6 +222,7 @@ def test_visual_panel_picks_crops_of_every_derain_and_deblur_test_set(finished):
     assert (tmp / "results/tables/fig7_visual.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=BROWSER_MISSING)
 def test_report_loads_in_a_headless_browser_without_console_errors(report, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver", reason=BROWSER_MISSING)
