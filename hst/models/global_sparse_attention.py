@@ -29,10 +29,12 @@ class GlobalSparseAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.sampler(x)
         b, c, h, w = tokens.shape
-        qkv = self.qkv_dw(self.qkv(tokens)).reshape(b, 3, self.heads, c // self.heads, h * w)
-        # B x heads x N x d, contiguous: the fused (flash) kernels need it, else SDPA falls back to
-        # the math path that materialises the N x N matrix.
-        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)
+        # Channels-last (B x h x w x 3C, as HST keeps its activations): the 3C channels split into
+        # (q/k/v, head, d); one copy makes the 3 x B x heads x N x d layout the fused (flash) kernels
+        # need (else SDPA falls back to the math path that materialises the N x N matrix).
+        qkv = self.qkv_dw(self.qkv(tokens)).permute(0, 2, 3, 1).reshape(b, h * w, 3, self.heads, c // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)
         # softmax(Q K^T / beta) V with beta folded into Q: memory grows with N, not N^2.
         out = F.scaled_dot_product_attention(q / self.beta.to(q.dtype), k, v, scale=1.0)
-        return out.transpose(-1, -2).reshape(b, c, h, w)
+        # B x heads x N x d -> B x h x w x C (channel = head * d + j), returned as a channels-last map.
+        return out.transpose(1, 2).reshape(b, h, w, c).permute(0, 3, 1, 2)

@@ -71,8 +71,13 @@ class StochasticSampler(nn.Module):
             return x
         b, c, hh, ww = x.shape
         idx = self.positions(x)
+        h, w = hh // self.ratio, ww // self.ratio
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            # Channels-last map (as HST keeps them): gather whole pixels of the B x HW x C view, no copy of x.
+            out = x.permute(0, 2, 3, 1).reshape(b, hh * ww, c).gather(1, idx.unsqueeze(2).expand(b, idx.shape[1], c))
+            return out.view(b, h, w, c).permute(0, 3, 1, 2)
         out = x.flatten(2).gather(2, idx.unsqueeze(1).expand(b, c, idx.shape[1]))
-        return out.view(b, c, hh // self.ratio, ww // self.ratio)
+        return out.view(b, c, h, w)
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}"
