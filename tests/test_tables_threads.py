@@ -2,15 +2,21 @@
 (a cluster profile's set-threads), and stays as it was when they did not."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from hst.tables import Results
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _study(tmp_path, train_threads, run_threads):
-    config = {"name": "t", "train_threads": train_threads,
-              "data": {"source": "real"}, "evaluation": {"sampling": "seeded", "seed": 0}}
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())  # a whole study: the header reads it
+    config.pop("train_threads", None)
+    if train_threads is not None:
+        config["train_threads"] = train_threads
     (tmp_path / "study.json").write_text(json.dumps({"config": config, "runs": {"a": {}, "b": {}}}))
     for name, threads in zip("ab", run_threads):
         run = tmp_path / "runs" / name
