@@ -39,13 +39,16 @@ def original_as_pairs(original: Path, dest: Path) -> Path:
 def test_released_rain100l_weights_reproduce_the_published_figures(tmp_path):
     import torch
 
+    from hst.score import score_dir
+
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     set_dir = original_as_pairs(Path(ORIGINAL), tmp_path / "Rain100L")
     own = evaluate(WEIGHTS, set_dir, "prenet", tmp_path / "prenet", device="cpu")["summary"]
     assert own["images"] == 100
     assert own["psnr"] == pytest.approx(37.48, abs=0.01) and own["ssim"] == pytest.approx(0.979, abs=0.001)
-    table = evaluate(WEIGHTS, set_dir, "derain", tmp_path / "derain", device="cpu")["summary"]
+    # The same restorations under Table 3's protocol: rounded Y costs about 0.06 dB (evaluation.md).
+    table = score_dir(tmp_path / "prenet" / "restored", set_dir, "derain", tmp_path / "derain")
     print(f"PReNet released Rain100L weights on the original Rain100L: PReNet protocol {own['psnr']:.4f} / "
-          f"{own['ssim']:.4f} (published 37.48 / 0.979); deraining protocol of Table 3 {table['psnr']:.4f} / "
-          f"{table['ssim']:.4f}")
-    assert table["psnr"] < own["psnr"]  # rounded Y and rounded outputs: evaluation.md says about 0.06 dB lower
+          f"{own['ssim']:.4f} (published 37.48 / 0.979); the same outputs under the deraining protocol "
+          f"{table['psnr']:.4f} / {table['ssim']:.4f}")
+    assert 0.03 < own["psnr"] - table["psnr"] < 0.1
