@@ -193,9 +193,9 @@ def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
 
     registry = load_registry(res.config["data"].get("registry_override"))
     rows = []
-    for path in sorted((res.root / "data").glob("*.json")):
-        name = path.stem
-        report = read_json(path)[0]
+    # The study's sets only: a set an edit removed keeps its old check report on disk, not in the table.
+    for name in dict.fromkeys(s for r in res.runs.values() for s in [r["train_set"], *r["test_sets"]]):
+        report = read_json(res.root / "data" / f"{name}.json")[0]
         entry = registry.get(name)
         rows.append({"set": name, "task": entry.task, "split": entry.split, "pairs (real set)": entry.pairs,
                      "pairs expected here": report["expected"], "pairs found": report["pairs"],

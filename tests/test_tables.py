@@ -178,3 +178,18 @@ def test_deblur_only_study_leaves_table3_with_published_rows_only(tmp_path):
     df4, notes4, _ = table4(res)
     assert (df4.method == "HST-tiny [synthetic twins]").sum() == 1
     assert "not in this study: HIDE, RealBlur-R, RealBlur-J (experiments.deblur.test_sets)." in notes4
+
+
+def test_table2_lists_the_studys_sets_only(tmp_path):
+    """An edit that drops a test set leaves its old check report on disk: Table 2 must not list it."""
+    from hst.tables import table2
+
+    config = json.loads(json.dumps(DEFAULT))
+    config["experiments"] = {"derain": {**DEFAULT["experiments"]["derain"], "test_sets": ["Rain100H"]}}
+    res = make_results(tmp_path, config)
+    (tmp_path / "data").mkdir()
+    for name in ("Rain13K", "Rain100H", "Rain100L"):  # Rain100L: left over from the study before the edit
+        report = [{"expected": 2, "pairs": 2, "problems": [], "ok": True}]  # as `hst data check --json` writes
+        (tmp_path / "data" / f"{name}.json").write_text(json.dumps(report))
+    df, _, _ = table2(res)
+    assert list(df["set"]) == ["Rain13K", "Rain100H"]
