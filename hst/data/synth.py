@@ -113,6 +113,11 @@ class TwinSpec:
     profiles: tuple[str, ...] = ()
     naming: str = "number"
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The sample images this twin's crops come from: its split's side of the disjoint split."""
+        return TRAIN_SOURCES if self.split == "train" else TEST_SOURCES
+
     def file_name(self, i: int) -> str:
         """The ``i``-th pair's file name, in the style of the real set."""
         if self.naming == "gopro":
@@ -240,7 +245,7 @@ def make_pair(spec: TwinSpec, rng: np.random.Generator, size: tuple[int, int]) -
     """One (input, target, parameters) of a twin."""
     from hst.metrics import psnr_rgb
 
-    sources = TRAIN_SOURCES if spec.split == "train" else TEST_SOURCES
+    sources = spec.sources
     if spec.kind == "rain":
         clean, info = clean_crop(rng, size, sources)
         profile = spec.profiles[int(rng.integers(len(spec.profiles)))] if len(spec.profiles) > 1 else spec.profiles[0]
@@ -323,7 +328,7 @@ def make_twin(
             "seed": seed,
             "count": count,
             "size": list(size),
-            "sources": list(TRAIN_SOURCES if spec.split == "train" else TEST_SOURCES),
+            "sources": list(spec.sources),
             "rain_profiles": {k: asdict(RAIN[k]) for k in spec.profiles} if spec.kind == "rain" else None,
             "blur_kernel_px": list(BLUR_KERNEL_PX) if spec.kind != "rain" else None,
             "calibration": calibration(name, spec, records),
