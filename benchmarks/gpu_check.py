@@ -51,10 +51,9 @@ from typing import Any
 import torch
 
 from hst.checkpoint import load_checkpoint
-from hst.config import model_overrides
 from hst.envinfo import device_info, git_commit, now_utc
 from hst.fsutil import atomic_write_text
-from hst.models import build_model
+from hst.models import build_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "config" / "recipes" / "paper.yaml"
@@ -353,7 +352,7 @@ def weight_gap(one: Path, two: Path) -> tuple[float, float]:
     record = json.loads((one / "run.json").read_text())
     config = record["config"]
     torch.manual_seed(int(config["seed"]))
-    w0 = build_model(config["model"]["variant"], **model_overrides(config)).state_dict()
+    w0 = build_from_config(config["model"]).state_dict()
     w1, w2 = load_checkpoint(one / "model.pt")["state_dict"], load_checkpoint(two / "model.pt")["state_dict"]
     keys = [k for k in w1 if w1[k].is_floating_point()]
     diff = math.sqrt(sum(float((w2[k].double() - w1[k].double()).pow(2).sum()) for k in keys))

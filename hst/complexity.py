@@ -17,11 +17,15 @@ from typing import Any
 
 import torch
 
-from hst.models import VARIANTS, build_model
+from hst.models import build_from_config, build_model
 
 # The paper's claim (Sec. 1, Table 5): HST-tiny has about 48.1% fewer parameters than the double-layer model.
 PAPER_PARAM_REDUCTION = 48.1
 SIZES = (128, 256)
+# Table 1's models by name: a run config's ``model`` section each (every registered architecture).
+MODELS: dict[str, dict[str, Any]] = {"HST-tiny": {"arch": "hst", "variant": "tiny"},
+                                     "HST-double": {"arch": "hst", "variant": "double"},
+                                     "PReNet": {"arch": "prenet"}}
 
 
 def _sdpa_macs(inputs: list, outputs: list) -> int:
@@ -92,21 +96,26 @@ def time_forward(model: torch.nn.Module, size: int, repeats: int = 3, device: st
     return sorted(times)[len(times) // 2]
 
 
-def complexity_rows(variants=tuple(VARIANTS), sizes=SIZES, with_time: bool = False) -> list[dict[str, Any]]:
-    """One row per variant: settings, params, GMACs per size, the ops fvcore skipped."""
+def settings(model: torch.nn.Module) -> dict[str, Any]:
+    """Table 1's settings columns for one model (blocks, channels, heads, ratios, sampler)."""
+    cfg = model.config
+    if "num_blocks" in cfg:  # HST
+        return {"blocks": "/".join(map(str, cfg["num_blocks"])),
+                "channels": "/".join(str(cfg["dim"] * 2**i) for i in range(4)),
+                "heads": "/".join(map(str, cfg["heads"])), "ratios": "/".join(map(str, cfg["ratios"])),
+                "sampler": cfg["sampler"]}
+    if "stages" in cfg:  # PReNet
+        return {"blocks": f"{cfg['stages']} stages x {cfg['blocks']} res. blocks (shared)",
+                "channels": str(cfg["channels"]), "heads": "", "ratios": "", "sampler": ""}
+    return {}
+
+
+def complexity_rows(models=tuple(MODELS), sizes=SIZES, with_time: bool = False) -> list[dict[str, Any]]:
+    """One row per model of :data:`MODELS`: settings, params, GMACs per size, the ops fvcore skipped."""
     rows = []
-    for variant in variants:
-        model = build_model(variant)
-        cfg = model.config
-        row: dict[str, Any] = {
-            "model": f"HST-{variant}",
-            "blocks": "/".join(map(str, cfg["num_blocks"])),
-            "channels": "/".join(str(cfg["dim"] * 2**i) for i in range(4)),
-            "heads": "/".join(map(str, cfg["heads"])),
-            "ratios": "/".join(map(str, cfg["ratios"])),
-            "sampler": cfg["sampler"],
-            "params": count_params(model),
-        }
+    for name in models:
+        model = build_from_config(MODELS[name])
+        row: dict[str, Any] = {"model": name, **settings(model), "params": count_params(model)}
         skipped_all: Counter = Counter()
         for size in sizes:
             macs, skipped = count_macs(model, size)
@@ -186,7 +195,8 @@ def render_readings(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
-    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS),
+                        help="the models of Table 1 (default: all)")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="square input sizes (default 128 256)")
     parser.add_argument("--time", action="store_true", help="also time one CPU forward pass per size")
     parser.add_argument("--readings", action="store_true",
@@ -201,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     if args.readings:
         text = render_readings(readings_rows(), args.format)
     else:
-        text = render(complexity_rows(args.variants, args.sizes, args.time), args.format)
+        text = render(complexity_rows(args.models, args.sizes, args.time), args.format)
     if args.output:
         atomic_write_text(args.output, text)
     else:

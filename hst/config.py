@@ -23,7 +23,7 @@ from hst.schema import dotted as _dotted
 from hst.schema import validate as check_schema
 
 DEFAULTS: dict[str, Any] = {
-    "model": {"variant": "tiny"},
+    "model": {"arch": "hst"},  # and the architecture's defaults (hst.models.ARCHS): variant tiny for HST
     "data": {
         "train_set": None,
         "cache_dir": None,
@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "warmup_iterations": 0,
         "grad_clip": None,
+        "decay": "cosine",
+        "milestones": [0.3, 0.5, 0.8],
+        "gamma": 0.2,
     },
     "schedule": {"epochs": 250, "iterations": None, "log_every": 100, "checkpoint_every": 1000},
     "loss": {"name": "l1", "eps": 1e-3},
@@ -79,24 +82,22 @@ def _obj(properties: dict[str, Any], required: Iterable[str] = ()) -> dict[str, 
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
 
+def _model_schema() -> dict[str, Any]:
+    """``model``: ``arch`` and every registered architecture's options (types checked here; which options
+    an architecture takes, by :func:`validate`)."""
+    from hst.models import ARCHS
+
+    props: dict[str, Any] = {"arch": {"enum": list(ARCHS), "description": "the architecture (hst.models.ARCHS)"}}
+    for arch in ARCHS.values():
+        for key, option in arch.options.items():
+            if props.setdefault(key, option) != option:
+                raise AssertionError(f"model.{key}: two architectures give it different schemas")
+    return _obj(props, required=["arch"])
+
+
 SCHEMA: dict[str, Any] = _obj(
     {
-        "model": _obj(
-            {
-                "variant": {"enum": ["tiny", "double"], "description": "Table 1: one or two LGL blocks per level"},
-                # Optional overrides of hst.models.hst.HST's constructor; absent = the variant's value.
-                "dim": _POS_INT,
-                "num_blocks": _FOUR_POS_INTS,
-                "heads": _FOUR_POS_INTS,
-                "ratios": {**_FOUR_POS_INTS, "description": "sampling ratio r per level (our choice: [4, 2, 2, 1])"},
-                "sampler": {"enum": ["stochastic", "max", "avg", "grid"], "description": "Table 6 ablation"},
-                "ffn_expansion": {"type": "number", "exclusiveMinimum": 0},
-                "bias": {"type": "boolean"},
-                "pad_mode": {"enum": ["reflect", "replicate", "constant"]},
-                "zero_head": {"type": "boolean", "description": "zero-initialise the output conv, so training starts from I' = I (our choice; default false)"},
-            },
-            required=["variant"],
-        ),
+        "model": _model_schema(),
         "data": _obj(
             {
                 "train_set": {"type": ["string", "null"], "description": "a normalised set folder with input/ and target/"},
@@ -124,8 +125,17 @@ SCHEMA: dict[str, Any] = _obj(
                                       "description": "linear warm-up from lr/warmup to lr before the cosine decay (our choice; paper: none stated)"},
                 "grad_clip": {"type": ["number", "null"], "exclusiveMinimum": 0,
                               "description": "clip the gradients' global L2 norm to this (our choice; null: no clipping)"},
+                "decay": {"enum": ["cosine", "step"],
+                          "description": "cosine: to lr_min over the run (the paper's); step: times gamma at each "
+                                         "milestone (PReNet's MultiStepLR)"},
+                "milestones": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                               "uniqueItems": True,
+                               "description": "decay: step: where lr is multiplied by gamma, as fractions of the run "
+                                              "(PReNet: epochs 30, 50, 80 of 100)"},
+                "gamma": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             },
-            required=["lr", "lr_min", "betas", "weight_decay", "batch_size", "warmup_iterations", "grad_clip"],
+            required=["lr", "lr_min", "betas", "weight_decay", "batch_size", "warmup_iterations", "grad_clip",
+                      "decay", "milestones", "gamma"],
         ),
         "schedule": _obj(
             {
@@ -138,7 +148,9 @@ SCHEMA: dict[str, Any] = _obj(
         ),
         "loss": _obj(
             {
-                "name": {"enum": ["l1", "charbonnier"], "description": "L1 is our choice (the paper is silent)"},
+                "name": {"enum": ["l1", "charbonnier", "mse", "neg_ssim"],
+                         "description": "L1 is our choice for HST (the paper is silent); neg_ssim: -SSIM (Gaussian "
+                                        "window 11, sigma 1.5), PReNet's; mse: the one its README says works too"},
                 "eps": {"type": "number", "exclusiveMinimum": 0, "description": "Charbonnier's epsilon"},
             },
             required=["name", "eps"],
@@ -160,7 +172,14 @@ OPERATIONAL_KEYS = frozenset(
 
 def validate(config: dict[str, Any]) -> None:
     """Raise ConfigError (one line, naming the key path) unless ``config`` fits :data:`SCHEMA`."""
+    from hst.models import ARCHS
+
     check_schema(config, SCHEMA)
+    arch = ARCHS[config["model"]["arch"]]
+    for key in config["model"]:
+        if key != "arch" and key not in arch.options:
+            raise ConfigError(f"model.{key}: not an option of model.arch {config['model']['arch']} "
+                              f"(its options: {', '.join(arch.options) or 'none'})")
     schedule = config["schedule"]
     if (schedule["epochs"] is None) == (schedule["iterations"] is None):
         raise ConfigError("schedule: set exactly one of schedule.epochs and schedule.iterations (the other null)")
@@ -241,18 +260,25 @@ def build_config(user: dict[str, Any] | None = None, overrides: Iterable[str] = 
             config["schedule"]["iterations"] = None
     for path, value in parsed:
         _set_path(config, path, value)
+    model = config.get("model")
+    if isinstance(model, dict) and model.get("arch") in _arch_names():  # the architecture's defaults under its options
+        from hst.models import ARCHS
+
+        config["model"] = {"arch": model["arch"], **ARCHS[model["arch"]].defaults,
+                           **{k: v for k, v in model.items() if k != "arch"}}
     validate(config)
     return config
+
+
+def _arch_names() -> list[str]:
+    from hst.models import ARCHS
+
+    return list(ARCHS)
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """The validated run config from a YAML file (or the defaults if ``path`` is None) and overrides."""
     return build_config(read_yaml(path) if path is not None else {}, overrides)
-
-
-def model_overrides(config: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments for ``hst.build_model`` besides the variant."""
-    return {k: v for k, v in config["model"].items() if k != "variant"}
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -77,38 +77,37 @@ def train_pairs(study, name: str) -> int:
     return load_registry(study.config["data"].get("registry_override")).get(name).pairs
 
 
-def training_step(variant: str, batch: int, size: int, device, compiled: bool = False, backend: str = "inductor",
-                  overrides: dict[str, Any] | None = None):
-    """The trainer's step for one model on a fixed random batch: returns step() (one optimiser step).
+def training_step(model: str | dict[str, Any], batch: int, size: int, device, compiled: bool = False,
+                  backend: str = "inductor", overrides: dict[str, Any] | None = None):
+    """The trainer's step (:func:`hst.train.train_step`) for one model on a fixed random batch: returns
+    step() (one optimiser step). ``model``: an HST variant ('tiny') or a run config's ``model`` section.
 
     On CUDA as the trainer runs it: bf16 autocast, channels_last, fused AdamW; float32 elsewhere.
     ``benchmarks/bench_gpu_train.py`` times the same step.
     """
     import torch
 
-    from hst.models import build_model
+    from hst.models import build_from_config
+    from hst.train import train_step
 
     cuda = device.type == "cuda"
+    section = {"arch": "hst", "variant": model} if isinstance(model, str) else dict(model)
     torch.manual_seed(0)
-    model = build_model(variant, **(overrides or {})).to(device).train()
-    model.check_inputs = False  # as the trainer: no isfinite() sync per step
+    net = build_from_config({**section, **(overrides or {})}).to(device).train()
+    net.check_inputs = False  # as the trainer: no isfinite() sync per step
     if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02,
+        net = net.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02,
                             **({"fused": True} if cuda else {}))
-    forward = torch.compile(model, backend=backend) if compiled else model
+    forward = torch.compile(net, backend=backend) if compiled else net
     x = torch.rand(batch, 3, size, size, device=device)
     y = torch.rand(batch, 3, size, size, device=device)
     if cuda:
         x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+    loss_fn = torch.nn.L1Loss()
 
     def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = forward(x)
-        loss = torch.nn.functional.l1_loss(out.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(forward, opt, loss_fn, x, y)
 
     return step
 
@@ -137,23 +136,24 @@ def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
 def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
     """Every training of ``study`` (``Study.runs``), sized from its recipe and its set."""
     from hst.complexity import count_macs, count_params
-    from hst.config import load_config, model_overrides
-    from hst.models import build_model
+    from hst.config import load_config
+    from hst.models import build_from_config, model_label
 
     macs_cache: dict[str, tuple[int, int]] = {}
 
     def model_cost(config: dict[str, Any], patch: int) -> tuple[int, int]:
         """(MACs per image, parameters); the sampler aside (a gather or a pooling: no MACs to speak of)."""
-        model = build_model(config["model"]["variant"], **model_overrides(config))
-        key = json.dumps([{k: v for k, v in model.config.items() if k != "sampler"}, patch], sort_keys=True)
+        model = build_from_config(config["model"])
+        key = json.dumps([type(model).__name__, {k: v for k, v in model.config.items() if k != "sampler"}, patch],
+                         sort_keys=True)
         if key not in macs_cache:
             macs_cache[key] = (count_macs(model, patch)[0], count_params(model))
         return macs_cache[key]
 
-    ref_macs = model_cost(load_config(study.recipe, ["model.variant=tiny"]), patch0)[0]
+    ref_macs = model_cost(load_config(None, ["model.variant=tiny"]), patch0)[0]
     plans = []
     for run in study.runs.values():
-        config = load_config(study.recipe, run.train_args())
+        config = load_config(run.recipe, run.train_args())
         data, batch = config["data"], int(config["optim"]["batch_size"])
         pairs = train_pairs(study, run.train_set)
         per_epoch = pairs * int(data["patches_per_image"]) // batch
@@ -163,7 +163,7 @@ def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
         iterations = int(schedule["iterations"] or schedule["epochs"] * per_epoch)
         macs, params = model_cost(config, int(data["patch_size"]))
         rate = throughput * ref_macs / macs
-        name = f"HST-{config['model']['variant']}" + (f" ({run.sampler})" if run.sampler != "stochastic" else "")
+        name = model_label(config["model"])
         plans.append(TrainingPlan(run.name, name, int(data["patch_size"]), batch, run.train_set, pairs, iterations,
                                   iterations * batch, macs, iterations * batch / rate, params))
     return plans

@@ -104,15 +104,17 @@ def cost_points(tables: str | Path) -> pd.DataFrame:
             if "(" in name and config_word not in name:
                 continue  # e.g. MPRNet's deblurring config on the deraining plot
             match = table[table["method"].map(_key) == _key(name)]
-            if name.startswith("HST"):  # ours: the table rows labelled 'HST-tiny [synthetic twins]' etc.
-                match = table[table["method"].str.startswith(name + " ")]
-                match = match[match["method"].map(is_configuration_row).astype(bool)]  # mean row, not per seed
+            # Trained here: the rows labelled 'HST-tiny [synthetic twins]', 'PReNet [retrained here]' etc.
+            harness = table[table["method"].astype(str).str.startswith(name + " [")]
+            ours = name.startswith("HST") or not harness.empty
+            if ours:
+                match = harness[harness["method"].map(is_configuration_row).astype(bool)]  # mean row, not per seed
             psnr = pd.to_numeric(match[column], errors="coerce").dropna()
             if psnr.empty:
                 continue
             rows.append({"method": name, "task": task, "psnr": float(psnr.iloc[0]),
                          "params": float(c["params"]), "gmacs": pd.to_numeric(c.get("gmacs_256"), errors="coerce"),
-                         "ours": name.startswith("HST")})
+                         "ours": ours})
     return pd.DataFrame(rows, columns=["method", "task", "psnr", "params", "gmacs", "ours"])
 
 

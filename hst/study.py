@@ -34,6 +34,17 @@ _overrides = {"type": "object", "additionalProperties": True,
 _seeds = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "uniqueItems": True,
           "description": "training seeds: each (variant, sampler, seed) trains once; with more than one, the tables "
                          "report mean and 95% CI over seeds (cost: one training per seed)"}
+_baselines = {
+    "type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9]*$"},
+    "additionalProperties": {
+        "type": "object", "additionalProperties": False, "required": ["recipe"],
+        "properties": {
+            "recipe": {"type": "string", "description": "the model's own `hst train` run config (model.arch, loss, optimiser)"},
+            "overrides": {**_overrides, "description": "applied after the experiment's overrides (whose model.* keys are HST's)"},
+            "seeds": {**_seeds, "description": "default: the experiment's seeds, so each pairs with an HST run of its seed"},
+        }},
+    "description": "other models this experiment trains and scores like HST (name -> recipe): the same training set, "
+                   "the experiment's overrides (its budget: iterations, batch, patch size), the same test sets and seeds"}
 _size = {"oneOf": [{"type": "integer", "minimum": 8},
                    {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2}]}
 
@@ -42,6 +53,7 @@ _size = {"oneOf": [{"type": "integer", "minimum": 8},
 # (the run's name, data, seed or resources), so an override would train or run something other
 # than the run's name and the pipeline's inputs say. Value: where the study sets it instead.
 IDENTITY_KEYS = {
+    "model.arch": "a model's recipe says its architecture: add the model under experiments.{exp}.baselines",
     "model.variant": "the run's name says its variant: set experiments.{exp}.{variants}",
     "model.sampler": "the run's name says its sampler: {samplers}",
     "seed": "the run's name says its seed: set experiments.{exp}.seeds",
@@ -79,13 +91,15 @@ SCHEMA: dict[str, Any] = _obj({
     "train_threads": {"type": "integer", "minimum": 1},
     "experiments": _obj({
         "derain": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
-                        "seeds": _seeds, "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+                        "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
+                       required=["train_set", "variant", "test_sets"]),
         "deblur": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
-                        "seeds": _seeds, "overrides": _overrides}, required=["train_set", "variant", "test_sets"]),
+                        "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
+                       required=["train_set", "variant", "test_sets"]),
         "ablation": _obj({"train_set": _set, "test_sets": _test_sets,
                           "variants": {"type": "array", "items": {"enum": VARIANTS}, "minItems": 1, "uniqueItems": True},
                           "samplers": {"type": "array", "items": {"enum": SAMPLERS}, "minItems": 1, "uniqueItems": True},
-                          "seeds": _seeds, "overrides": _overrides},
+                          "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
                          required=["train_set", "test_sets", "variants", "samplers"]),
     }, required=[]),
     "evaluation": _obj({
@@ -105,9 +119,10 @@ SCHEMA: dict[str, Any] = _obj({
 class Run:
     """One training: its name, training set, model options, recipe overrides and seed.
 
-    ``group`` names the configuration without the seed (``ablation-tiny-max``); a run of an
-    experiment that lists several seeds is named ``<group>-s<seed>``, otherwise ``<group>``.
-    ``seed`` None means the recipe's own seed."""
+    ``group`` names the configuration without the seed (``ablation-tiny-max``, ``derain-prenet``); a run
+    of an experiment that lists several seeds is named ``<group>-s<seed>``, otherwise ``<group>``.
+    ``seed`` None means the recipe's own seed. An HST run has a ``variant`` and a ``sampler``; a
+    baseline's run (``baseline``: its name in the experiment) has neither, its recipe says its model."""
 
     name: str
     experiment: str
@@ -118,10 +133,13 @@ class Run:
     test_sets: tuple[str, ...] = ()
     group: str = ""
     seed: int | None = None
+    recipe: str = ""
+    baseline: str | None = None
 
     def train_args(self) -> list[str]:
         """The ``--set`` arguments of ``hst train`` for this run (recipe file aside)."""
-        values = {"model.variant": self.variant, "model.sampler": self.sampler, **self.overrides}
+        values = {} if self.baseline else {"model.variant": self.variant, "model.sampler": self.sampler}
+        values |= self.overrides
         if self.seed is not None:
             values["seed"] = self.seed
         return [f"{k}={json.dumps(v)}" for k, v in values.items()]
@@ -138,26 +156,32 @@ class Study:
             raise ConfigError(f"{source}: experiments: name at least one of derain, deblur, ablation")
         for experiment, e in config["experiments"].items():
             check_overrides(experiment, e.get("overrides", {}), source)
+            for name, b in e.get("baselines", {}).items():
+                check_overrides(experiment, b.get("overrides", {}), source, f"baselines.{name}.overrides")
         self.config = config
         self.name = config["name"]
         self.source = config["data"]["source"]
         self.root = config["data"]["root"]
         self.results = config["results"]
         self.recipe = config["recipe"]
-        self.runs = self._runs(config["experiments"])
+        self.runs = self._runs(config["experiments"], self.recipe)
 
     def check_recipe(self) -> None:
         """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
         such as ``optim.lr_min`` <= ``optim.lr``); a ConfigError naming the experiment otherwise."""
         from hst.config import build_config, read_yaml
 
-        recipe = read_yaml(self.recipe)
-        for experiment in self.config["experiments"]:
-            run = next(r for r in self.runs.values() if r.experiment == experiment)
+        checked = set()
+        for run in self.runs.values():
+            where = (f"experiments.{run.experiment}.baselines.{run.baseline} (and experiments.{run.experiment}.overrides)"
+                     if run.baseline else f"experiments.{run.experiment}.overrides")
+            if where in checked:
+                continue
+            checked.add(where)
             try:
-                build_config(recipe, ["data.train_set=check", *run.train_args()])
+                build_config(read_yaml(run.recipe), ["data.train_set=check", *run.train_args()])
             except ConfigError as exc:
-                raise ConfigError(f"{self.recipe} with experiments.{experiment}.overrides: {exc}") from None
+                raise ConfigError(f"{run.recipe} with {where}: {exc}") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Study":
@@ -171,15 +195,20 @@ class Study:
         return cls(data or {}, str(path))
 
     @staticmethod
-    def _runs(experiments: dict[str, Any]) -> dict[str, Run]:
+    def _runs(experiments: dict[str, Any], recipe: str) -> dict[str, Run]:
         runs: dict[str, Run] = {}
 
-        def add(experiment: str, e: dict[str, Any], group: str, variant: str, sampler: str) -> None:
-            seeds = e.get("seeds", [None])
+        def add(experiment: str, e: dict[str, Any], group: str, variant: str, sampler: str,
+                baseline: str | None = None) -> None:
+            overrides, run_recipe, seeds = dict(e.get("overrides", {})), recipe, e.get("seeds", [None])
+            if baseline is not None:  # the experiment's budget, not HST's model options; then its own
+                b = e["baselines"][baseline]
+                overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")} | b.get("overrides", {})
+                run_recipe, seeds = b["recipe"], b.get("seeds", seeds)
             for seed in seeds:
                 name = group if len(seeds) == 1 else f"{group}-s{seed}"
-                run = Run(name, experiment, e["train_set"], variant, sampler, dict(e.get("overrides", {})),
-                          tuple(e["test_sets"]), group, seed)
+                run = Run(name, experiment, e["train_set"], variant, sampler, overrides,
+                          tuple(e["test_sets"]), group, seed, run_recipe, baseline)
                 if name in runs:  # shared by two tables: train once, evaluate on the union of sets
                     old = runs[name]
                     run = Run(**{**old.__dict__, "test_sets": tuple(dict.fromkeys(old.test_sets + run.test_sets))})
@@ -194,6 +223,9 @@ class Study:
             combos = [(v, "stochastic") for v in e["variants"]] + [("tiny", s) for s in e["samplers"]]
             for variant, sampler in dict.fromkeys(combos):
                 add("ablation", e, f"ablation-{variant}-{sampler}", variant, sampler)
+        for key, e in experiments.items():
+            for baseline in e.get("baselines", {}):
+                add(key, e, f"{key}-{baseline}", "", "", baseline)
         return runs
 
     def heatmap_runs(self) -> tuple[str, str] | None:
@@ -236,6 +268,19 @@ class Study:
         from hst.config import load_config
 
         return load_config(self.recipe)["device"]
+
+    def run_device(self, run: str) -> str:
+        """The device of one run's recipe (a baseline's recipe is its own)."""
+        from hst.config import load_config
+
+        return load_config(self.runs[run].recipe)["device"]
+
+    def model_label(self, run: str) -> str:
+        """How the tables name a run's model: 'HST-tiny', 'HST-tiny (max sampler)', 'PReNet'."""
+        from hst.config import load_config
+        from hst.models import model_label
+
+        return model_label(load_config(self.runs[run].recipe, self.runs[run].train_args())["model"])
 
     # -- what the pipeline builds ------------------------------------------------------
     @property
@@ -282,7 +327,8 @@ class Study:
         return {"config": self.config,
                 "runs": {n: {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
                              "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
-                             "test_sets": list(r.test_sets)} for n, r in self.runs.items()}}
+                             "test_sets": list(r.test_sets), "recipe": r.recipe, "baseline": r.baseline,
+                             "model": self.model_label(n)} for n, r in self.runs.items()}}
 
 
 def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
@@ -293,12 +339,13 @@ def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "config") -> None:
-    """An experiment's overrides: each dotted key a value of the run-config schema (hst.config.SCHEMA),
-    none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and the key otherwise."""
+def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "config", field: str = "overrides") -> None:
+    """An experiment's (or a baseline's) overrides: each dotted key a value of the run-config schema
+    (hst.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
+    the key otherwise."""
     from hst.config import SCHEMA as RUN_SCHEMA
 
-    where = f"{source}: experiments.{experiment}.overrides"
+    where = f"{source}: experiments.{experiment}.{field}"
     schema, nested = _leaves_only(RUN_SCHEMA), {}
     for key, value in overrides.items():
         path = key.split(".") if isinstance(key, str) else [""]

@@ -112,12 +112,8 @@ class Results:
         else:
             source = "the real datasets (see Table 2 for the pairs found)"
         recipes, devices, commits = set(), set(), set()
-        for record in self.run_records.values():
-            cfg = record["config"]
-            length = (f"{cfg['schedule']['iterations']} iterations" if cfg["schedule"]["iterations"]
-                      else f"{cfg['schedule']['epochs']} epochs")
-            recipes.add(f"{length}, batch {cfg['optim']['batch_size']}, {cfg['data']['patch_size']}x"
-                        f"{cfg['data']['patch_size']} patches, lr {cfg['optim']['lr']:g} cosine to {cfg['optim']['lr_min']:g}")
+        for name, record in self.run_records.items():
+            recipes.add(_recipe_text(record["config"], self.runs[name]))
             env = record.get("environment", {})
             dev = env.get("device", {})
             devices.add(f"{dev.get('gpu') or dev.get('cpu', '?')} ({dev.get('type', '?')}, {dev.get('torch_threads', '?')} threads)")
@@ -130,7 +126,7 @@ class Results:
         left_out = self.left_out()
         paper = "250 epochs, batch 32, 128x128 patches, lr 0.0003 cosine"
         recipe = "; ".join(sorted(recipes)) or "no training"
-        if recipes and recipe != paper:
+        if recipes and not recipe.startswith(paper):
             recipe += f" (REDUCED; the paper: {paper})"
         return [
             f"study: {self.config['name']}",
@@ -141,6 +137,22 @@ class Results:
             f"inference sampling: {self.config['evaluation']['sampling']}, seed {self.config['evaluation']['seed']}",
             *([f"{NOT_IN_STUDY}: {'; '.join(left_out)}"] if left_out else []),
         ]
+
+
+def _recipe_text(cfg: dict[str, Any], run: dict[str, Any]) -> str:
+    """One run config's training budget and optimiser in a few words (a baseline's prefixed by its model)."""
+    length = (f"{cfg['schedule']['iterations']} iterations" if cfg["schedule"]["iterations"]
+              else f"{cfg['schedule']['epochs']} epochs")
+    optim = cfg["optim"]
+    if optim.get("decay", "cosine") == "step":
+        decay = f"x{optim['gamma']:g} at {'/'.join(f'{100 * m:g}' for m in optim['milestones'])}% of the run"
+    else:
+        decay = f"cosine to {optim['lr_min']:g}"
+    text = (f"{length}, batch {optim['batch_size']}, {cfg['data']['patch_size']}x{cfg['data']['patch_size']} patches, "
+            f"lr {optim['lr']:g} {decay}")
+    if run.get("baseline"):
+        text = f"{run.get('model', run['baseline'])} (retrained here): {text}, loss {cfg.get('loss', {}).get('name', '?')}"
+    return text
 
 
 def _commit_text(git: dict[str, Any]) -> str:
@@ -210,9 +222,47 @@ def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
 
 
 def _hst_label(res: Results, run: str) -> str:
+    """A harness row's label: 'HST-tiny [synthetic twins]', 'PReNet [retrained here, synthetic twins]'."""
     r = res.runs[run]
+    synthetic = res.config["data"]["source"] == "synthetic"
+    if r.get("baseline"):
+        return f"{r.get('model', r['baseline'])} [retrained here{', synthetic twins' if synthetic else ''}]"
     label = f"HST-{r['variant']}" + ("" if r["sampler"] == "stochastic" else f" ({r['sampler']} sampler)")
-    return label + (" [synthetic twins]" if res.config["data"]["source"] == "synthetic" else " [this harness]")
+    return label + (" [synthetic twins]" if synthetic else " [this harness]")
+
+
+def _model_name(res: Results, run: str) -> str:
+    """The model of a run without the row's qualifier: 'HST-tiny', 'PReNet'."""
+    r = res.runs[run]
+    return r.get("model", r["baseline"]) if r.get("baseline") else f"HST-{r['variant']}"
+
+
+def _baseline_notes(res: Results, experiment: str, sets: dict[str, str]) -> list[str]:
+    """Per test set, each retrained baseline minus the experiment's HST run: the paired per-seed PSNR
+    difference with its 95% CI (shared seeds: same data order), or one seed's difference."""
+    groups = res.groups(experiment)
+    hst = [runs for runs in groups.values() if not res.runs[runs[0]].get("baseline")]
+    if not hst:
+        return []
+    notes = []
+    for runs in groups.values():
+        if not res.runs[runs[0]].get("baseline"):
+            continue
+        for s, label in sets.items():
+            if not all(s in res.runs[r]["test_sets"] for r in runs + hst[0]):
+                continue
+            try:
+                d = paired_difference(res.by_seed(runs, s, "psnr"), res.by_seed(hst[0], s, "psnr"))
+            except ValueError:  # no seed in common: nothing to pair
+                continue
+            notes.append(f"{_model_name(res, runs[0])} - {_model_name(res, hst[0][0])} on {label}: {d.mean:+.2f} dB PSNR"
+                         + (f", 95% CI [{d.low:+.2f}, {d.high:+.2f}] over {d.n} paired seeds: {verdict(d)}"
+                            if d.n > 1 else " (one seed each: no interval; see Table 5 for one over seeds)") + ".")
+    if notes:
+        notes.insert(0, "Retrained here: each baseline trained on the experiment's training set with the same budget of "
+                        "training images as HST (iterations x batch x patch, the header's recipe), its own paper's "
+                        "optimiser and loss, scored by the same code under the same protocol.")
+    return notes
 
 
 def _cell(interval: Interval, digits: int) -> str:
@@ -307,6 +357,7 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     notes = ["PSNR/SSIM on Y (MATLAB rgb2ycbcr, rounded), Wang's SSIM ('valid'); Average = mean of the five set scores."]
     csv_rows, md_rows = _wide_rows(res, "derain", {s: s for s in DERAIN_SETS}, average=True)
     notes += _coverage_notes(res, "derain", "Table 3", {s: s for s in DERAIN_SETS}, average=True)
+    notes += _baseline_notes(res, "derain", {s: s for s in DERAIN_SETS})
     best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
     claim = f"paper claims +{PAPER_AVG_GAIN:.2f} dB over {PAPER_BEST_BASELINE[0]}'s {PAPER_BEST_BASELINE[1]}"
     for r in csv_rows:
@@ -340,6 +391,7 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
              "unaligned (the official script reports no input SSIM)."]
     csv_rows, md_rows = _wide_rows(res, "deblur", DEBLUR_SETS, average=False)
     notes += _coverage_notes(res, "deblur", "Table 4", DEBLUR_SETS, average=False)
+    notes += _baseline_notes(res, "deblur", DEBLUR_SETS)
     for run in (r for runs in res.groups("deblur").values() for r in runs):
         for s, label in DEBLUR_SETS.items():
             if s in res.runs[run]["test_sets"] and "ssim_per_channel" in (summ := res.summary(run, s)):
@@ -366,33 +418,45 @@ def is_per_seed_row(seeds: str) -> bool:
     return str(seeds).startswith("seed ") and str(seeds).split(" ")[-1].isdigit()
 
 
-def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tuple[str, str],
+def _ablation_configs(res: Results, hst: list[tuple[str, str]], baselines: bool) -> list[tuple[str, str, str]]:
+    """(model, sampler, group) of the ablation's HST configurations ``hst`` ((variant, sampler) each) and,
+    with ``baselines``, of the models retrained beside them (experiments.ablation.baselines)."""
+    out = [(f"HST-{v}", s, f"ablation-{v}-{s}") for v, s in hst]
+    if baselines:
+        for group, runs in res.groups("ablation").items():
+            if res.runs[runs[0]].get("baseline"):
+                out.append((_model_name(res, runs[0]) + " (retrained here)", "", group))
+    return out
+
+
+def _ablation_rows(res: Results, configs: list[tuple[str, str, str]], reference: str,
                    with_cost: bool, table: str, field: str) -> tuple[list[dict], list[dict], list[str]]:
     """Long-format rows of Tables 5 and 6: the degraded input, then per configuration and test set
     its row (with several seeds: one row per seed, then a mean row with 95% CIs over seeds), and its
     paired difference to ``reference`` (same seeds) with that difference's CI. Configurations the
     study lacks get a note naming ``field``, the study key that adds them. Returns (CSV rows,
     Markdown rows, notes)."""
-    groups = {c: _ablation_group(res, *c) for c in configs}
+    groups = {c: res.groups("ablation").get(c[2], []) for c in configs}
     missing = [c for c, runs in groups.items() if not runs]
     groups = {c: runs for c, runs in groups.items() if runs}
     csv_rows, md_rows, notes = [], [], []
     if "ablation" not in res.config["experiments"]:
         notes += res.experiment_note("ablation", table)
     elif missing:
-        notes.append(f"{NOT_IN_STUDY}: {', '.join(f'HST-{v} {s}' for v, s in missing)} ({field}).")
+        notes.append(f"{NOT_IN_STUDY}: {', '.join(f'{m} {s}' for m, s, _ in missing)} ({field}).")
     sets = list(dict.fromkeys(s for runs in groups.values() for r in runs for s in res.runs[r]["test_sets"]))
     for s in sets:
         summ = res.summary("input", s)
         row = {"model": "degraded input", "sampler": "", "test set": s, "seeds": "", "PSNR": summ["psnr"], "SSIM": summ["ssim"]}
         csv_rows.append(row)
         md_rows.append(row)
-    ref_runs = groups.get(reference, [])
-    for (variant, sampler), runs in groups.items():
+    ref = next((c for c in groups if c[2] == reference), None)
+    ref_runs = groups.get(ref, []) if ref else []
+    for (model, sampler, group), runs in groups.items():
         for s in sets:
             if not all(s in res.runs[r]["test_sets"] for r in runs):
                 continue
-            base = {"model": f"HST-{variant}", "sampler": sampler, "test set": s}
+            base = {"model": model, "sampler": sampler, "test set": s}
             psnr, ssim = res.by_seed(runs, s, "psnr"), res.by_seed(runs, s, "ssim")
             cost = {r: res.run_records[r] for r in runs}
             for r in runs if len(runs) > 1 else []:
@@ -410,12 +474,12 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str]], reference: tupl
                 t = mean_ci(c["train_seconds"] for c in cost.values())
                 mean |= {"training time (s)": t.mean, "training time 95% CI": t.half_width, "params": cost[runs[0]]["params"]}
                 md |= {"training time (s)": _cell(t, 1), "params": cost[runs[0]]["params"]}
-            if ref_runs and (variant, sampler) != reference and all(s in res.runs[r]["test_sets"] for r in ref_runs):
+            if ref_runs and group != reference and all(s in res.runs[r]["test_sets"] for r in ref_runs):
                 d = paired_difference(psnr, res.by_seed(ref_runs, s, "psnr"))
-                what = f"PSNR vs HST-{reference[0]} {reference[1]}"
+                what = f"PSNR vs {ref[0]} {ref[1]}"
                 mean |= {f"Δ {what}": d.mean, "Δ 95% CI": d.half_width, "Δ verdict": verdict(d)}
                 md |= {f"Δ {what}": _cell(d, 2) if d.n > 1 else f"{d.mean:+.2f}", "Δ verdict": verdict(d)}
-                notes.append(f"HST-{variant} {sampler} - HST-{reference[0]} {reference[1]} on {s}: "
+                notes.append(f"{model} {sampler}".rstrip() + f" - {ref[0]} {ref[1]} on {s}: "
                              f"{d.mean:+.3f} dB" + (f", 95% CI [{d.low:+.3f}, {d.high:+.3f}] over {d.n} paired seeds: "
                                                    f"{verdict(d)}" if d.n > 1 else " (one seed: no interval)") + ".")
             csv_rows.append(mean)
@@ -435,9 +499,9 @@ _CI_NOTE = ("Mean over training seeds with the 95% confidence interval (Student 
 
 
 def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    csv_rows, md_rows, notes = _ablation_rows(res, [("tiny", "stochastic"), ("double", "stochastic")],
-                                              reference=("tiny", "stochastic"), with_cost=True, table="Table 5",
-                                              field="experiments.ablation.variants")
+    configs = _ablation_configs(res, [("tiny", "stochastic"), ("double", "stochastic")], baselines=True)
+    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference="ablation-tiny-stochastic", with_cost=True,
+                                              table="Table 5", field="experiments.ablation.variants")
     notes = [_CI_NOTE,
              "Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
              "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike.",
@@ -458,9 +522,9 @@ def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
 
 
 def table6(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    configs = [("tiny", s) for s in ("stochastic", "max", "avg", "grid")]
-    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference=("tiny", "stochastic"), with_cost=False, table="Table 6",
-                                              field="experiments.ablation.samplers")
+    configs = _ablation_configs(res, [("tiny", s) for s in ("stochastic", "max", "avg", "grid")], baselines=False)
+    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference="ablation-tiny-stochastic", with_cost=False,
+                                              table="Table 6", field="experiments.ablation.samplers")
     notes = ["Single-layer HST (HST-tiny); only the sampler of global sparse attention changes. "
              "grid (fixed top-left element, as EdgeViT) is our addition to the paper's three.", _CI_NOTE, *notes]
     digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "Δ": 3}
@@ -472,7 +536,7 @@ TABLES = {
     "table2": ("Table 2. Datasets: pairs per set", table2),
     "table3": ("Table 3. Image deraining (PSNR/SSIM on Y)", table3),
     "table4": ("Table 4. Motion deblurring (trained on GoPro)", table4),
-    "table5": ("Table 5. Single vs double layer on the heavy-rain set", table5),
+    "table5": ("Table 5. Single vs double layer on the heavy-rain set (and the baselines retrained beside them)", table5),
     "table6": ("Table 6. Stochastic sampler vs max / average pooling (and grid)", table6),
 }
 

@@ -64,11 +64,12 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hst.checkpoint import load_checkpoint, save_checkpoint
 from hst.complexity import count_params
-from hst.config import OPERATIONAL_KEYS, differences, load_config, model_overrides, to_yaml
+from hst.config import OPERATIONAL_KEYS, build_config, differences, load_config, to_yaml
 from hst.data.cli import CACHE_DIR
 from hst.envinfo import environment, now_utc, resolve_device
 from hst.errors import CheckpointError, ConfigError, HSTError
@@ -86,13 +87,58 @@ class TrainingDiverged(HSTError):
 
 
 def build_loss(config: dict[str, Any]):
-    """The training loss: mean absolute error, or Charbonnier sqrt((x - y)^2 + eps^2) averaged."""
+    """The training loss by name: l1 (mean absolute error), charbonnier (sqrt((x - y)^2 + eps^2) averaged),
+    mse, or neg_ssim (-SSIM, PReNet's)."""
     name, eps = config["loss"]["name"], float(config["loss"]["eps"])
     if name == "l1":
         return torch.nn.L1Loss()
     if name == "charbonnier":
         return lambda out, target: torch.sqrt((out - target) ** 2 + eps * eps).mean()
+    if name == "mse":
+        return torch.nn.MSELoss()
+    if name == "neg_ssim":
+        return lambda out, target: -ssim_torch(out, target)
     raise ConfigError(f"loss.name: unknown loss {name!r}")
+
+
+def ssim_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Differentiable SSIM of images in [0, 1] (N x C x H x W): the mean of :func:`ssim_map`."""
+    return ssim_map(x, y).mean()
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """The SSIM map of images in [0, 1] (N x C x H x W), per channel: Wang et al.'s Gaussian window (11,
+    sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, zero padding to the image's size, as the pytorch_ssim loss PReNet
+    trains with. Away from the border it is skimage's map."""
+    coords = torch.arange(window, dtype=torch.float64, device=x.device) - window // 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    channels = x.shape[1]
+    kernel = (g[:, None] * g[None, :]).expand(channels, 1, window, window).to(x.dtype)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, kernel, padding=window // 2, groups=channels)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn, inp: torch.Tensor,
+               target: torch.Tensor, grad_clip: float | None = None) -> torch.Tensor:
+    """One optimiser step, the one the trainer, ``hst plan``'s throughput and the benchmarks all take: the
+    forward (bf16 autocast on CUDA), the loss in float32, backward, gradient clipping, the update. Returns
+    the loss (on the device: reading it is the caller's synchronisation)."""
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=inp.device.type == "cuda"):
+        restored = model(inp)
+    loss = loss_fn(restored.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+    optimizer.step()
+    return loss
 
 
 def cosine_factor(iteration: int, total: int, lr: float, lr_min: float, warmup: int = 0) -> float:
@@ -102,6 +148,24 @@ def cosine_factor(iteration: int, total: int, lr: float, lr_min: float, warmup: 
         return (iteration + 1) / warmup
     t = min(max(iteration, 0), total)
     return (lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * t / total))) / lr
+
+
+def step_factor(iteration: int, total: int, milestones: list[float], gamma: float, warmup: int = 0) -> float:
+    """lr(t) / lr for ``optim.decay: step``: the warm-up as :func:`cosine_factor`'s, then gamma^k after the
+    k-th milestone (fractions of ``total``: iteration floor(m * total) is the first at the lower lr)."""
+    if iteration < warmup:
+        return (iteration + 1) / warmup
+    return gamma ** sum(iteration >= int(m * total) for m in milestones)
+
+
+def lr_factor(optim: dict[str, Any], total: int):
+    """The run's lr schedule (``optim.decay``) as a function of the iteration, for LambdaLR."""
+    lr, warmup = float(optim["lr"]), int(optim["warmup_iterations"])
+    if optim["decay"] == "step":
+        milestones, gamma = sorted(float(m) for m in optim["milestones"]), float(optim["gamma"])
+        return lambda t: step_factor(t, total, milestones, gamma, warmup)
+    lr_min = float(optim["lr_min"])
+    return lambda t: cosine_factor(t, total, lr, lr_min, warmup)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -301,7 +365,7 @@ def resume_changes(recorded: dict[str, Any], config: dict[str, Any], fingerprint
     """Why a recorded run (``config``, ``data_fingerprint``, ``iterations``) is not the run of ``config``
     on data ``fingerprint`` for ``total`` iterations; [] when it is, and may be continued."""
     why = []
-    changed = differences(recorded["config"], config, ignore=OPERATIONAL_KEYS)
+    changed = differences(_current_form(recorded["config"]), _current_form(config), ignore=OPERATIONAL_KEYS)
     if changed:
         why.append(f"its config differs ({', '.join(changed)})")
     if recorded.get("data_fingerprint") is None:
@@ -312,6 +376,15 @@ def resume_changes(recorded: dict[str, Any], config: dict[str, Any], fingerprint
         was = recorded.get("iterations")
         why.append(f"its iteration total changed ({'not recorded' if was is None else was} -> {total})")
     return why
+
+
+def _current_form(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded run config with the keys added since it was written at their defaults (no model.arch:
+    hst; no optim.decay: cosine), which is what the older harness did; as recorded if it no longer validates."""
+    try:
+        return build_config(config)
+    except ConfigError:
+        return config
 
 
 def _resumable(path: Path) -> dict[str, Any] | None:
@@ -435,9 +508,8 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     """The body of :func:`train`, run under fixed torch settings (and, with several processes, a process group)."""
     from tqdm import tqdm
 
-    from hst import build_model
     from hst.data.patches import PatchDataset, prepare_cache
-    from hst.models import shard_sampling
+    from hst.models import build_from_config, shard_sampling
 
     data_cfg, optim_cfg, sched_cfg = config["data"], config["optim"], config["schedule"]
     seed, batch = int(config["seed"]), int(optim_cfg["batch_size"])
@@ -460,19 +532,18 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
     total = iteration_total(config, len(dataset))
 
     torch.manual_seed(seed)  # the same on every process: the sampler's draws stay in step
-    net = build_model(config["model"]["variant"], **model_overrides(config)).to(device)
+    net = build_from_config(config["model"]).to(device)
     net.check_inputs = False  # patches of a uint8 cache are finite: no isfinite() sync (nor graph break) per step
     shard_sampling(net, rank, world)
     cuda = device.type == "cuda"
     if cuda:
         net = net.to(memory_format=torch.channels_last)
-    lr, lr_min = float(optim_cfg["lr"]), float(optim_cfg["lr_min"])
     optimizer = torch.optim.AdamW(
-        net.parameters(), lr=lr, betas=tuple(optim_cfg["betas"]), weight_decay=optim_cfg["weight_decay"],
+        net.parameters(), lr=float(optim_cfg["lr"]), betas=tuple(optim_cfg["betas"]), weight_decay=optim_cfg["weight_decay"],
         **({"fused": True} if cuda else {}),
     )
-    warmup, grad_clip = int(optim_cfg["warmup_iterations"]), optim_cfg["grad_clip"]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: cosine_factor(t, total, lr, lr_min, warmup))
+    grad_clip = optim_cfg["grad_clip"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(optim_cfg, total))
     loss_fn = build_loss(config)
 
     start, base_seconds, window = 0, 0.0, LossWindow(world=world)
@@ -581,15 +652,8 @@ def _train(config: dict[str, Any], out: Path, paths: dict[str, Path], previous: 
             inp, target = inp.to(device, non_blocking=True), target.to(device, non_blocking=True)
             if cuda:
                 inp, target = inp.contiguous(memory_format=torch.channels_last), target.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                restored = model(inp)
-            loss = loss_fn(restored.float(), target)
             current_lr = optimizer.param_groups[0]["lr"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-            optimizer.step()
+            loss = train_step(model, optimizer, loss_fn, inp, target, grad_clip=grad_clip)
             scheduler.step()
             it += 1
             window.add(loss, it)

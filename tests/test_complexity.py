@@ -45,7 +45,11 @@ def test_attention_handle_counts_qk_and_av():
 
 def test_rows_and_reduction():
     rows = complexity_rows(sizes=(64,))
-    assert [r["model"] for r in rows] == ["HST-tiny", "HST-double"]
+    assert [r["model"] for r in rows] == ["HST-tiny", "HST-double", "PReNet"]
+    # PReNet as weights.md counts it: 168,963 parameters, 1,010,880 MACs per pixel (66.25 G at 256x256).
+    prenet = rows[2]
+    assert prenet["params"] == 168_963
+    assert prenet["gmacs_64"] == round(1_010_880 * 64 * 64 / 1e9, 3)
     assert rows[0]["params"] == count_params(build_model("tiny"))
     assert rows[1]["gmacs_64"] > rows[0]["gmacs_64"]
     assert abs(param_reduction(rows) - 100 * (1 - rows[0]["params"] / rows[1]["params"])) < 1e-9
@@ -55,7 +59,7 @@ def test_cli_prints_markdown_and_csv(capsys, tmp_path):
     assert main(["complexity", "--sizes", "32"]) == 0
     out = capsys.readouterr().out
     assert "HST-tiny" in out and "HST-double" in out and "paper claims 48.1%" in out
-    assert main(["complexity", "--format", "csv", "--variants", "tiny", "--sizes", "32", "-o", str(tmp_path / "t.csv")]) == 0
+    assert main(["complexity", "--format", "csv", "--models", "HST-tiny", "--sizes", "32", "-o", str(tmp_path / "t.csv")]) == 0
     assert (tmp_path / "t.csv").read_text().startswith("model,blocks,channels,heads,ratios,sampler,params,gmacs_32")
 
 

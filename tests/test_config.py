@@ -13,10 +13,11 @@ from hst.errors import ConfigError
 def test_defaults_are_the_papers_recipe():
     config = build_config()
     assert config["optim"] == {"lr": 3e-4, "lr_min": 1e-6, "betas": [0.9, 0.999], "weight_decay": 0.02, "batch_size": 32,
-                               "warmup_iterations": 0, "grad_clip": None}  # the paper states neither
+                               "warmup_iterations": 0, "grad_clip": None,  # the paper states neither
+                               "decay": "cosine", "milestones": [0.3, 0.5, 0.8], "gamma": 0.2}  # step decay: PReNet's
     assert config["data"]["patch_size"] == 128
     assert config["schedule"]["epochs"] == 250 and config["schedule"]["iterations"] is None
-    assert config["model"] == {"variant": "tiny"}
+    assert config["model"] == {"arch": "hst", "variant": "tiny"}
     assert config["loss"]["name"] == "l1"
 
 
@@ -28,7 +29,7 @@ def test_yaml_then_overrides(tmp_path):
     assert config["optim"]["lr"] == 1e-3 and config["optim"]["batch_size"] == 8
     # Giving iterations alone switches the epoch default off.
     assert config["schedule"]["iterations"] == 500 and config["schedule"]["epochs"] is None
-    assert config["model"] == {"variant": "tiny", "sampler": "max", "ratios": [2, 2, 1, 1]}
+    assert config["model"] == {"arch": "hst", "variant": "tiny", "sampler": "max", "ratios": [2, 2, 1, 1]}
     assert config["loss"] == {"name": "charbonnier", "eps": 1e-3}
     # Untouched defaults stay.
     assert config["optim"]["weight_decay"] == 0.02
@@ -126,11 +127,29 @@ def test_round_trip_through_yaml(tmp_path):
     assert load_config(path) == config
 
 
-def test_every_model_key_is_an_hst_argument():
-    from hst.models.hst import HST
+def test_every_model_key_is_an_argument_of_its_architecture():
+    from hst.models import ARCHS
 
-    arguments = set(inspect.signature(HST.__init__).parameters)
-    assert set(SCHEMA["properties"]["model"]["properties"]) - {"variant"} <= arguments
+    assert set(SCHEMA["properties"]["model"]["properties"]) == {"arch", *(k for a in ARCHS.values() for k in a.options)}
+    for name, arch in ARCHS.items():
+        arguments = set(inspect.signature(arch.cls.__init__).parameters)
+        assert set(arch.options) - {"variant"} <= arguments, name
+
+
+def test_architectures_by_name_with_their_own_options_and_defaults(tmp_path):
+    path = tmp_path / "prenet.yaml"
+    path.write_text("model:\n  arch: prenet\n  stages: 3\n")
+    assert load_config(path)["model"] == {"arch": "prenet", "stages": 3}  # no HST variant added
+    net = __import__("hst.models", fromlist=["build_from_config"]).build_from_config(load_config(path)["model"])
+    assert type(net).__name__ == "PReNet" and net.stages == 3
+    with pytest.raises(ConfigError, match=r"^model\.variant: not an option of model\.arch prenet \(its options: stages, channels, blocks\)$"):
+        load_config(path, ["model.variant=tiny"])
+    with pytest.raises(ConfigError, match=r"^model\.stages: not an option of model\.arch hst"):
+        load_config(None, ["model.stages=3"])
+    with pytest.raises(ConfigError, match=r"^model\.arch: 'unet' is not one of \['hst', 'prenet'\]$"):
+        load_config(None, ["model.arch=unet"])
+    with pytest.raises(ConfigError, match=r"^model\.stagez: unknown key \(did you mean model\.stages\?\)$"):
+        load_config(path, ["model.stagez=3"])
 
 
 def test_defaults_fit_every_schema_section():

@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def quick_macs(monkeypatch):
-    """MACs proportional to the LGL blocks and the pixels (fvcore itself is tested with Table 1)."""
-    monkeypatch.setattr(hst.complexity, "count_macs", lambda model, size: (sum(model.config["num_blocks"]) * size * size, {}))
+    """MACs proportional to the LGL blocks (PReNet: its stages) and the pixels (fvcore itself is tested with Table 1)."""
+    monkeypatch.setattr(hst.complexity, "count_macs", lambda model, size: (
+        sum(model.config.get("num_blocks", [model.config.get("stages", 0)])) * size * size, {}))
 
 
 def plan(capsys, *args: str) -> str:

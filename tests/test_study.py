@@ -16,11 +16,18 @@ def test_default_study_runs_each_training_once():
     study = Study(copy.deepcopy(DEFAULT))
     groups = ["ablation-tiny-stochastic", "ablation-double-stochastic", "ablation-tiny-max", "ablation-tiny-avg",
               "ablation-tiny-grid"]  # the tiny stochastic ablation run serves Table 5 and Table 6
-    assert sorted(study.runs) == sorted(["derain-tiny", "deblur-tiny", *(f"{g}-s{s}" for g in groups for s in range(3))])
+    assert sorted(study.runs) == sorted(["derain-tiny", "deblur-tiny", *(f"{g}-s{s}" for g in groups for s in range(3)),
+                                         "derain-prenet", *(f"ablation-prenet-s{s}" for s in range(3))])
     assert study.group_runs("ablation-tiny-max") == ["ablation-tiny-max-s0", "ablation-tiny-max-s1", "ablation-tiny-max-s2"]
     assert 'seed=2' in study.runs["ablation-tiny-max-s2"].train_args()
     assert study.runs["derain-tiny"].seed is None and not any(a.startswith("seed=") for a in study.runs["derain-tiny"].train_args())
-    assert len(study.evaluations()) == 5 + 4 + 5 * 3
+    assert len(study.evaluations()) == 5 + 4 + 5 * 3 + 5 + 3
+    # A baseline: its own recipe, the experiment's budget and seeds, no HST option; labelled by its architecture.
+    prenet = study.runs["ablation-prenet-s1"]
+    assert prenet.recipe == "config/recipes/prenet-synthetic.yaml" and prenet.baseline == "prenet"
+    assert prenet.train_args() == ["schedule.iterations=100", "seed=1"] and prenet.test_sets == ("Rain100H",)
+    assert study.model_label("ablation-prenet-s1") == "PReNet" and study.model_label("ablation-tiny-max-s0") == "HST-tiny (max sampler)"
+    assert study.runs["derain-prenet"].train_args() == ["schedule.iterations=900"]
     assert study.protocol("RealBlur-J") == "realblur" and study.protocol("HIDE") == "gopro"
     assert study.protocol("Test100") == "derain"
     assert set(study.sets) == {"Rain13K", "GoPro-train", "RainTrainH", "Test100", "Rain100H", "Rain100L",

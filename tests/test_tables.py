@@ -23,6 +23,8 @@ PSNR = {
     "ablation-double-stochastic": [20.6, 20.2, 21.0],
     "ablation-tiny-max": [19.5, 19.9, 19.7],
     "ablation-tiny-avg": [20.5, 19.9, 20.3],
+    "ablation-prenet": [20.9, 21.1, 21.4],  # +0.9, +0.7, +1.2 over tiny stochastic: significant
+    "derain-prenet": [24.0, 24.5],  # every set; HST-tiny has 25 + set index + seed
 }
 
 
@@ -41,10 +43,13 @@ def make_results(tmp_path: Path, config: dict) -> Results:
         seed = run.seed or 0
         folder = tmp_path / "runs" / name
         folder.mkdir(parents=True)
-        record = {"seed": seed, "params": 2 if run.variant == "double" else 1,
+        record = {"seed": seed, "params": 3 if run.baseline else 2 if run.variant == "double" else 1,
                   "train_seconds": (200.0 if run.variant == "double" else 100.0) + seed,
                   "config": {"schedule": {"iterations": 10, "epochs": None}, "optim": {"batch_size": 2, "lr": 1e-3, "lr_min": 0},
-                             "data": {"patch_size": 32}}}
+                             "data": {"patch_size": 32}, "loss": {"name": "l1"}}}
+        if run.baseline:
+            record["config"]["optim"] |= {"decay": "step", "milestones": [0.3, 0.5, 0.8], "gamma": 0.2}
+            record["config"]["loss"]["name"] = "neg_ssim"
         (folder / "run.json").write_text(json.dumps(record))
         for i, test_set in enumerate(run.test_sets):
             psnr = PSNR[run.group][seed] if run.group in PSNR else 25.0 + i + seed
@@ -88,7 +93,13 @@ def test_table5_compares_double_with_tiny_and_averages_training_time(results):
     assert double["Δ verdict"] == "not significant"
     assert float(double["training time (s)"]) == pytest.approx(201.0, abs=0.05)
     assert any("50.0% fewer parameters" in n and "49.8% less training time" in n for n in notes)
-    assert len(df[df.seeds.str.startswith("seed")]) == 6 and int(double.params) == 2
+    assert len(df[df.seeds.str.startswith("seed")]) == 9 and int(double.params) == 2
+    # The baseline retrained beside them: paired with HST-tiny over the same three seeds.
+    prenet = df[(df.model == "PReNet (retrained here)") & (df.seeds == "mean of 3")].iloc[0]
+    assert float(prenet["Δ PSNR vs HST-tiny stochastic"]) == pytest.approx(0.9333, abs=0.0005)
+    assert prenet["Δ verdict"] == "significant" and int(prenet.params) == 3
+    assert any(n.startswith("PReNet (retrained here) - HST-tiny stochastic on Rain100H: +0.933 dB, 95% CI") for n in notes)
+    assert "PReNet (retrained here)" in set(md.model)
 
 
 def test_table3_gives_per_seed_mean_and_ci_rows(results, tmp_path):
@@ -106,6 +117,11 @@ def test_table3_gives_per_seed_mean_and_ci_rows(results, tmp_path):
     assert "| HST-tiny [synthetic twins], seed 0" not in text and "| HST-tiny [synthetic twins], mean of 2 seeds" in text
     assert "mean of 2 seeds: five-set average 27.50 dB" in text and "seed 0: five-set" not in text
     assert "seed 0" in (tmp_path / "t3.csv").read_text()
+    # PReNet retrained here: its rows beside HST's, and the paired difference over the two seeds in the notes.
+    assert "| PReNet [retrained here, synthetic twins], mean of 2 seeds" in text
+    assert "PReNet - HST-tiny on Test100: -1.25 dB PSNR, 95% CI [-4.43, +1.93] over 2 paired seeds: not significant." in text
+    header = " ".join(results.header())
+    assert "PReNet (retrained here): 10 iterations, batch 2, 32x32 patches, lr 0.001 x0.2 at 30/50/80% of the run, loss neg_ssim" in header
 
 
 def shaped(tmp_path: Path, **experiments) -> Results:
@@ -117,7 +133,7 @@ def shaped(tmp_path: Path, **experiments) -> Results:
 
 def test_single_seed_tables_5_and_6_have_one_row_per_configuration(tmp_path):
     res = shaped(tmp_path, ablation={"samplers": ["stochastic", "max"], "seeds": [0]})
-    for build, configs in ((table5, 2), (table6, 2)):
+    for build, configs in ((table5, 3), (table6, 2)):  # Table 5: HST-tiny, HST-double, PReNet
         df, notes, md = build(res)
         hst = df[df.model != "degraded input"]
         assert len(hst) == configs and list(hst.seeds) == ["seed 0 only"] * configs, hst
@@ -151,7 +167,7 @@ def test_ablation_with_one_variant_and_sampler_names_the_missing_configurations(
     res = shaped(tmp_path, ablation={"variants": ["tiny"], "samplers": ["stochastic"], "seeds": [0, 1]})
     df5, notes5, _ = table5(res)
     df6, notes6, _ = table6(res)
-    assert set(df5.model) == {"degraded input", "HST-tiny"} and set(df6.sampler) == {"", "stochastic"}
+    assert set(df5.model) == {"degraded input", "HST-tiny", "PReNet (retrained here)"} and set(df6.sampler) == {"", "stochastic"}
     assert "not in this study: HST-double stochastic (experiments.ablation.variants)." in notes5
     assert "not in this study: HST-tiny max, HST-tiny avg, HST-tiny grid (experiments.ablation.samplers)." in notes6
     assert not any("HST-tiny vs HST-double" in n for n in notes5)

@@ -464,3 +464,73 @@ def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
     with pytest.raises(CheckpointError, match=rf"{run / 'checkpoint.pt'}: .*{message}"):
         train(small(rain_set), run, progress=False)
     assert not (run / "model.pt").exists()
+
+
+# ----------------------------------------------------------------------------- other models, losses, schedules
+
+
+def test_neg_ssim_is_skimages_ssim_away_from_the_border_and_mse_is_mse():
+    from skimage.metrics import structural_similarity
+
+    from hst.train import build_loss, ssim_map, ssim_torch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 40, 40, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(1, 3, 40, 40, generator=g, dtype=torch.float64)).clamp(0, 1)
+    # skimage: Gaussian weights sigma 1.5 (an 11-tap window), population covariance; ours zero-pads at the
+    # border, so the maps agree 5 px and more inside it.
+    _, full = structural_similarity(x[0].numpy(), y[0].numpy(), channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False, data_range=1.0, full=True)
+    ours = ssim_map(x, y)[0]
+    assert np.abs(ours[:, 5:-5, 5:-5].numpy() - full[:, 5:-5, 5:-5]).max() < 1e-10
+    assert float(ssim_torch(x, y)) == pytest.approx(float(ours.mean()), abs=1e-15)
+    loss = build_loss(build_config({}, ["loss.name=neg_ssim"]))
+    assert float(loss(x, y)) == pytest.approx(-float(ours.mean()), abs=1e-12)
+    assert float(loss(x, x)) == pytest.approx(-1.0, abs=1e-12)
+    mse = build_loss(build_config({}, ["loss.name=mse"]))
+    assert float(mse(x, y)) == pytest.approx(float(((x - y) ** 2).mean()), abs=1e-15)
+
+
+def test_step_decay_multiplies_by_gamma_at_each_milestone():
+    from hst.train import lr_factor
+
+    optim = build_config({}, ["optim.decay=step", "optim.milestones=[0.3, 0.5, 0.8]", "optim.gamma=0.2"])["optim"]
+    f = lr_factor(optim, 100)  # PReNet's MultiStepLR at epochs 30, 50, 80 of 100
+    assert [f(t) for t in (0, 29, 30, 49, 50, 79, 80, 99)] == pytest.approx([1, 1, 0.2, 0.2, 0.04, 0.04, 0.008, 0.008])
+    warm = lr_factor({**optim, "warmup_iterations": 4}, 100)
+    assert [warm(t) for t in range(5)] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
+
+
+def test_prenet_trains_resumes_and_restores_like_hst(rain_set, tmp_path, monkeypatch):
+    """Another architecture through the same trainer: its recipe's arch, loss and step decay, a crash and a resume
+    to the same weights, a checkpoint that records its architecture and loads as PReNet."""
+    from hst.checkpoint import load_model
+    from hst.models import PReNet
+
+    prenet = [o for o in overrides(rain_set) if not o.startswith("model.")] + [
+        "model.arch=prenet", "model.stages=2", "model.channels=4", "model.blocks=1", "loss.name=neg_ssim",
+        "optim.decay=step", "optim.milestones=[0.5]", "optim.weight_decay=0.0"]
+    straight = train(build_config({}, prenet), tmp_path / "straight", progress=False)
+    assert straight["model_config"] == {"stages": 2, "channels": 4, "blocks": 1} and straight["params"] < 20_000
+    rows = list(csv.DictReader((tmp_path / "straight" / "train_log.csv").open()))
+    assert all(-1.0 <= float(r["loss"]) < 0 for r in rows)  # -SSIM
+    model, ckpt = load_model(tmp_path / "straight" / "model.pt")
+    assert type(model) is PReNet and ckpt["arch"] == "prenet"
+    lrs = sorted({float(r["lr"]) for r in rows})
+    assert len(lrs) <= 2 and max(lrs) <= float(straight["config"]["optim"]["lr"])
+
+    calls = {"n": 0}
+    real_step = torch.optim.AdamW.step
+
+    def crash_on_fifth(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", crash_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_config({}, prenet), tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    train(build_config({}, prenet), tmp_path / "resumed", progress=False)
+    assert_same_weights(state_of(tmp_path / "straight" / "model.pt"), state_of(tmp_path / "resumed" / "model.pt"))

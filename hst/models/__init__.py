@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
@@ -31,23 +33,75 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-# Architectures by name: what a checkpoint's "arch" says (checkpoints without one are HST's).
-ARCHS: dict[str, type[torch.nn.Module]] = {"hst": HST, "prenet": PReNet}
+_POS_INT = {"type": "integer", "minimum": 1}
+_FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems": 4}
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A registered architecture: its class, the run config's ``model.*`` options it takes (a JSON
+    schema per option), their defaults, and how a table names one configuration of it."""
+
+    cls: type[torch.nn.Module]
+    options: dict[str, dict]
+    defaults: dict[str, Any]
+    build: Callable[..., torch.nn.Module]
+    label: Callable[[dict[str, Any]], str]
+
+
+def _hst_label(options: dict[str, Any]) -> str:
+    sampler = options.get("sampler", "stochastic")
+    return f"HST-{options.get('variant', 'tiny')}" + ("" if sampler == "stochastic" else f" ({sampler} sampler)")
+
+
+# Architectures by name (BasicSR's ARCH_REGISTRY, as a dict): what ``model.arch`` in a run config and a
+# checkpoint's "arch" say (checkpoints written before architectures had names are HST's).
+ARCHS: dict[str, Arch] = {
+    "hst": Arch(
+        HST,
+        options={
+            "variant": {"enum": ["tiny", "double"], "description": "Table 1: one or two LGL blocks per level"},
+            # Optional overrides of hst.models.hst.HST's constructor; absent = the variant's value.
+            "dim": _POS_INT,
+            "num_blocks": _FOUR_POS_INTS,
+            "heads": _FOUR_POS_INTS,
+            "ratios": {**_FOUR_POS_INTS, "description": "sampling ratio r per level (our choice: [4, 2, 2, 1])"},
+            "sampler": {"enum": ["stochastic", "max", "avg", "grid"], "description": "Table 6 ablation"},
+            "ffn_expansion": {"type": "number", "exclusiveMinimum": 0},
+            "bias": {"type": "boolean"},
+            "pad_mode": {"enum": ["reflect", "replicate", "constant"]},
+            "zero_head": {"type": "boolean", "description": "zero-initialise the output conv, so training starts from "
+                                                           "I' = I (our choice; default false)"},
+        },
+        defaults={"variant": "tiny"},
+        build=lambda variant="tiny", **options: build_model(variant, **options),
+        label=_hst_label,
+    ),
+    "prenet": Arch(
+        PReNet,
+        options={"stages": {**_POS_INT, "description": "recurrent stages T (paper: 6)"},
+                 "channels": {**_POS_INT, "description": "feature channels (paper: 32)"},
+                 "blocks": {**_POS_INT, "description": "residual blocks per stage (paper: 5)"}},
+        defaults={},
+        build=lambda **options: PReNet(**options),
+        label=lambda options: "PReNet",
+    ),
+}
 
 
 def arch_of(model: torch.nn.Module) -> str:
     """The registry name of ``model``'s architecture."""
-    name = next((n for n, cls in ARCHS.items() if type(model) is cls), None)
+    name = next((n for n, a in ARCHS.items() if type(model) is a.cls), None)
     if name is None:
         raise ConfigError(f"{type(model).__name__} is not a registered architecture ({', '.join(ARCHS)})")
     return name
 
 
 def build_arch(arch: str, config: dict) -> torch.nn.Module:
-    """Build architecture ``arch`` from its options (a checkpoint's model_config), one-line errors."""
+    """Build architecture ``arch`` from its constructor options (a checkpoint's model_config), one-line errors."""
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    cls = ARCHS[arch]
+    cls = ARCHS[arch].cls
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(config) - allowed)
     if unknown:
@@ -56,6 +110,26 @@ def build_arch(arch: str, config: dict) -> torch.nn.Module:
         return cls(**config)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
+
+
+def model_options(model: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(arch, options) of a run config's ``model`` section (no ``arch``: HST)."""
+    options = dict(model)
+    return options.pop("arch", "hst"), options
+
+
+def build_from_config(model: dict[str, Any]) -> torch.nn.Module:
+    """The network a run config's ``model`` section describes (``arch`` and that architecture's options)."""
+    arch, options = model_options(model)
+    if arch not in ARCHS:
+        raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    return ARCHS[arch].build(**options)
+
+
+def model_label(model: dict[str, Any]) -> str:
+    """How tables name the model a run config's ``model`` section describes: 'HST-tiny', 'PReNet'."""
+    arch, options = model_options(model)
+    return ARCHS[arch].label(options)
 
 
 def build_model(variant: str = "tiny", **overrides) -> HST:
@@ -95,7 +169,7 @@ def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Mo
 
 
 __all__ = [
-    "ARCHS", "PReNet", "arch_of", "build_arch",
+    "ARCHS", "Arch", "PReNet", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
     "VARIANTS", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",

@@ -26,6 +26,7 @@ class PReNet(nn.Module):
             raise ValueError(f"stages, channels and blocks must be >= 1, got {stages}, {channels}, {blocks}")
         self.config = {"stages": stages, "channels": channels, "blocks": blocks}
         self.stages, self.channels, self.blocks = stages, channels, blocks
+        self.in_channels = 3
         self.size_multiple = 1  # stride-1 convolutions only: any size, no padding (tiles need no rounding)
         self.conv0 = _conv(6, channels, nn.ReLU())  # f_in: the rainy image beside the current estimate
         # The ConvLSTM's gates, each a 3x3 conv of [features, h] (Sec. 3.1).

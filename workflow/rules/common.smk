@@ -19,7 +19,7 @@ def run_config(run):
     """A training's resolved run config (the recipe's values and the run's own), as the train rule's params."""
     from hst.config import load_config
 
-    return load_config(study.recipe, study.runs[run].train_args())
+    return load_config(study.runs[run].recipe, study.runs[run].train_args())
 
 
 def cache_index(name):

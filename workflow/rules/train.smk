@@ -14,7 +14,7 @@ rule train:
         f"{LOGS}/train/{{run}}.log",
     params:
         out=PATHS["run"],
-        recipe=study.recipe,
+        recipe=lambda wc: study.runs[wc.run].recipe,  # a baseline's own recipe (experiments.*.baselines)
         run=lambda wc: run_config(wc.run),
         train_set=lambda wc: f"{ROOT}/{study.runs[wc.run].train_set}",
         cache=lambda wc: f"{ROOT}/_cache/{study.runs[wc.run].train_set}",
@@ -25,7 +25,7 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{run}}.tsv"
     threads: study.config.get("train_threads", 1)
     resources:
-        gpu=1 if study.device == "cuda" else 0,
+        gpu=lambda wc: 1 if study.run_device(wc.run) == "cuda" else 0,
     conda:
         CONDA_ENV
     shell:
