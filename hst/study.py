@@ -102,6 +102,12 @@ SCHEMA: dict[str, Any] = _obj({
                           "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
                          required=["train_set", "test_sets", "variants", "samplers"]),
     }, required=[]),
+    "released": _obj({
+        "registry": {"type": ["string", "null"], "description": "the weights registry (null: hst/weights.yaml)"},
+        "evaluate": {"type": "array", "minItems": 1, "items": _obj({
+            "weights": {"type": "string", "description": "a name of the weights registry (`python -m hst weights list`)"},
+            "set": {"enum": sorted(PROTOCOL)}})},
+    }, required=["evaluate"]),
     "evaluation": _obj({
         "sampling": {"enum": ["seeded", "grid", "ensemble"]},
         "seed": {"type": "integer", "minimum": 0},
@@ -165,6 +171,7 @@ class Study:
         self.results = config["results"]
         self.recipe = config["recipe"]
         self.runs = self._runs(config["experiments"], self.recipe)
+        self._released = self._check_released(config.get("released"), source)
 
     def check_recipe(self) -> None:
         """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
@@ -228,6 +235,38 @@ class Study:
                 add(key, e, f"{key}-{baseline}", "", "", baseline)
         return runs
 
+    @staticmethod
+    def _check_released(section: dict[str, Any] | None, source: str) -> list[dict[str, Any]]:
+        """The released weights to score, each with its protocols: its authors' (of their published figure on
+        that set, else of their first) and the table's; a ConfigError naming an unknown weight."""
+        if not section:
+            return []
+        from hst.weights import DEFAULT_PATH, load_weights_registry
+
+        registry = load_weights_registry(section.get("registry") or DEFAULT_PATH)
+        out = []
+        for i, item in enumerate(section["evaluate"]):
+            if item["weights"] not in registry:
+                raise ConfigError(f"{source}: released.evaluate.{i}.weights: {item['weights']!r} is not in the weights "
+                                  f"registry ({', '.join(registry)})")
+            w = registry[item["weights"]]
+            published = next((p for p in w.published if p["set"] == item["set"]), None)
+            own = (published or (w.published[0] if w.published else {})).get("protocol", PROTOCOL[item["set"]])
+            out.append({"weights": w.name, "set": item["set"], "arch": w.arch, "trained_on": w.trained_on,
+                        "published": published, "own_protocol": own, "table_protocol": PROTOCOL[item["set"]],
+                        "protocols": list(dict.fromkeys([own, PROTOCOL[item["set"]]]))})
+        return out
+
+    @property
+    def released(self) -> list[dict[str, Any]]:
+        """Released weights scored on a test set (``released.evaluate``), with their protocols and published figure."""
+        return self._released
+
+    def released_registry(self) -> str:
+        from hst.weights import DEFAULT_PATH
+
+        return (self.config.get("released") or {}).get("registry") or str(DEFAULT_PATH)
+
     def heatmap_runs(self) -> tuple[str, str] | None:
         """Fig. 6's two runs: the first seed's ablation HST-tiny with the stochastic and with the max
         sampler; None when the study has no heatmap section or not both runs."""
@@ -289,7 +328,7 @@ class Study:
 
     @property
     def test_sets(self) -> list[str]:
-        return list(dict.fromkeys(s for r in self.runs.values() for s in r.test_sets))
+        return list(dict.fromkeys([*(s for r in self.runs.values() for s in r.test_sets), *(r["set"] for r in self.released)]))
 
     @property
     def sets(self) -> list[str]:
@@ -320,11 +359,13 @@ class Study:
             "complexity": f"{r}/complexity/complexity.csv",
             "tables": f"{r}/tables",
             "study": f"{r}/study.json",
+            "released_model": f"{r}/released/{{weights}}/model.pt",
+            "released_eval": f"{r}/released/{{weights}}/{{set}}/{{protocol}}",
         }
 
     def describe(self) -> dict[str, Any]:
         """The resolved study (config plus derived runs) as JSON-able data, saved beside the results."""
-        return {"config": self.config,
+        return {"config": self.config, "released": self.released,
                 "runs": {n: {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
                              "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
                              "test_sets": list(r.test_sets), "recipe": r.recipe, "baseline": r.baseline,

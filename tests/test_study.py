@@ -131,3 +131,18 @@ def test_left_out_names_what_a_cut_down_study_lacks():
                                 "Table 6's avg, grid samplers (experiments.ablation.samplers)"]
     config["experiments"]["ablation"]["samplers"] = ["stochastic"]
     assert Study(config).heatmap_runs() is None and "Fig. 6 (needs" in Study(config).left_out()[-1]
+
+
+def test_released_weights_are_scored_under_their_authors_protocol_and_the_tables():
+    config = copy.deepcopy(DEFAULT)
+    config["experiments"] = {"deblur": config["experiments"]["deblur"]}
+    config["released"] = {"evaluate": [{"weights": "prenet-rain100l", "set": "Rain100L"}]}
+    study = Study(config)
+    (item,) = study.released
+    assert item["own_protocol"] == "prenet" and item["table_protocol"] == "derain"
+    assert item["protocols"] == ["prenet", "derain"] and item["published"]["psnr"] == 37.48
+    assert "Rain100L" in study.test_sets  # its set is made (or fetched) and its input scored like every test set
+    config["released"]["evaluate"][0]["weights"] = "prenet-rain100x"
+    with pytest.raises(ConfigError, match=r"^config: released\.evaluate\.0\.weights: 'prenet-rain100x' is not in the "
+                                          r"weights registry \(prenet-rain100l, prenet-rain100h, prenet-rain1400\)$"):
+        Study(config)

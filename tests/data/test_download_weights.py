@@ -79,3 +79,33 @@ def test_a_copy_on_disk_is_verified_and_copied(tmp_path):
 def test_unknown_name_is_one_line():
     with pytest.raises(Exception, match=r"no released weights called 'nope'; known: prenet-rain100l"):
         W.get_weights("nope")
+
+
+def test_cli_fetch_writes_a_checkpoint_of_ours_from_a_registry_file(tmp_path, capsys):
+    """`hst weights --registry R fetch NAME --checkpoint OUT`: what the pipeline's released_weights rule runs."""
+    import yaml
+
+    from hst.cli import main
+
+    (tmp_path / "src.pth").write_bytes(DATA)
+    entry = {"arch": "prenet", "config": {"stages": 2, "channels": 4, "blocks": 1}, "file": "tiny.pth", "size": len(DATA),
+             "sha256": SHA, "trained_on": "nothing", "sources": [{"kind": "file", "path": str(tmp_path / "src.pth")}],
+             "published": []}
+    reg = tmp_path / "weights.yaml"
+    reg.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-prenet": entry}}))
+    out = tmp_path / "ours" / "model.pt"
+    assert main(["weights", "--registry", str(reg), "fetch", "tiny-prenet", "--root", str(tmp_path / "w"),
+                 "--checkpoint", str(out), "--no-progress"]) == 0
+    model, ckpt = load_model(out)  # no registry needed: a checkpoint of ours
+    assert type(model) is PReNet and ckpt["arch"] == "prenet" and ckpt["released"] == "tiny-prenet"
+    assert ckpt["released_sha256"] == SHA
+    source = torch.load(io.BytesIO(DATA), weights_only=True)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in source.items())
+    entry["config"]["channels"] = 8  # a registry entry that does not fit the file: one line naming it
+    reg.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-prenet": entry}}))
+    capsys.readouterr()
+    assert main(["weights", "--registry", str(reg), "fetch", "tiny-prenet", "--root", str(tmp_path / "w"),
+                 "--checkpoint", str(tmp_path / "bad.pt"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "tiny.pth: does not load into prenet" in err and "size mismatch for conv0.0.weight" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad.pt").exists()

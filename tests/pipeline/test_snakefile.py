@@ -17,8 +17,11 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def tiny_study(tmp: Path) -> Path:
-    """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations."""
+def tiny_study(tmp: Path, baselines: bool = False) -> Path:
+    """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations.
+    Without ``baselines`` it trains HST only; with, PReNet (its recipe shrunk alike) beside HST-tiny in the
+    deraining and ablation experiments, and a released PReNet weight file (made here, served from disk
+    through a weights registry of its own) scored on Rain100L under its own protocol and the table's."""
     recipe = yaml.safe_load((REPO / "config/recipes/synthetic.yaml").read_text())
     recipe["data"]["patch_size"] = 32
     recipe["optim"]["batch_size"] = 2
@@ -31,8 +34,41 @@ def tiny_study(tmp: Path) -> Path:
     study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
     study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"], seeds=[0, 1], overrides={})
     study["heatmap"]["passes"] = 10
+    for experiment in study["experiments"].values():
+        experiment.pop("baselines", None)
+    if baselines:
+        prenet = yaml.safe_load((REPO / "config/recipes/prenet-synthetic.yaml").read_text())
+        prenet["optim"]["batch_size"] = 2
+        prenet["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
+        (tmp / "prenet.yaml").write_text(yaml.safe_dump(prenet))
+        for experiment in ("derain", "ablation"):
+            study["experiments"][experiment]["baselines"] = {"prenet": {"recipe": str(tmp / "prenet.yaml")}}
+        study["released"] = {"registry": str(released_registry(tmp)),
+                             "evaluate": [{"weights": "tiny-prenet", "set": "Rain100L"}]}
     path = tmp / "tiny.yaml"
     path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def released_registry(tmp: Path) -> Path:
+    """A weights registry naming one small PReNet, saved as its authors saved theirs (pre-1.6 torch format)."""
+    import hashlib
+    import io
+
+    import torch
+
+    from hst.models import PReNet
+
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.save(PReNet(stages=2, channels=4, blocks=1).state_dict(), buf, _use_new_zipfile_serialization=False)
+    (tmp / "released.pth").write_bytes(buf.getvalue())
+    entry = {"arch": "prenet", "config": {"stages": 2, "channels": 4, "blocks": 1}, "file": "tiny-prenet.pth",
+             "size": len(buf.getvalue()), "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+             "trained_on": "nothing (random weights)", "sources": [{"kind": "file", "path": str(tmp / "released.pth")}],
+             "published": [{"set": "Rain100L", "psnr": 30.0, "ssim": 0.9, "protocol": "prenet", "source": "this test"}]}
+    path = tmp / "weights.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-prenet": entry}}))
     return path
 
 
@@ -47,7 +83,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
-    config = tiny_study(tmp)
+    config = tiny_study(tmp, baselines=True)
     shutil.copytree(REPO / "profiles", tmp / "profiles")
     snakemake(tmp, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
     return tmp, config
@@ -68,7 +104,25 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     assert (tables / "fig6_heatmap.png").stat().st_size > 1000
     study = json.loads((tmp / "results" / "study.json").read_text())
     assert set(study["runs"]) == {"derain-tiny", "deblur-tiny", "ablation-tiny-stochastic-s0", "ablation-tiny-stochastic-s1",
-                                  "ablation-tiny-max-s0", "ablation-tiny-max-s1"}
+                                  "ablation-tiny-max-s0", "ablation-tiny-max-s1",
+                                  "derain-prenet", "ablation-prenet-s0", "ablation-prenet-s1"}
+    # PReNet trained by the same trainer, with its recipe's loss, scored beside HST in Tables 3 and 5.
+    prenet = json.loads((tmp / "results/runs/ablation-prenet-s1/run.json").read_text())
+    assert prenet["config"]["model"]["arch"] == "prenet" and prenet["config"]["loss"]["name"] == "neg_ssim"
+    assert prenet["seed"] == 1 and prenet["params"] == 168_963
+    assert "PReNet [retrained here, synthetic twins]" in set(t3.method)
+    t5 = pd.read_csv(tables / "table5.csv", comment="#")
+    assert "PReNet (retrained here)" in set(t5.model)
+    assert "PReNet (retrained here) - HST-tiny stochastic on Rain100H" in (tables / "table5.md").read_text()
+    t1 = pd.read_csv(tables / "table1.csv", comment="#")
+    assert int(t1[t1.model == "PReNet"].params.iloc[0]) == 168_963
+    # The released weights: fetched, made a checkpoint, scored under their own protocol and the table's.
+    released = pd.read_csv(tables / "released.csv", comment="#")
+    assert list(released["weights"]) == ["tiny-prenet"] and released["own protocol"].iloc[0] == "prenet"
+    assert released["table protocol"].iloc[0] == "derain" and float(released["published PSNR"].iloc[0]) == 30.0
+    for protocol in ("prenet", "derain"):
+        summary = pd.read_csv(tmp / f"results/released/tiny-prenet/Rain100L/{protocol}/summary.csv")
+        assert summary.protocol.iloc[0] == protocol and summary.images.iloc[0] == 2
     assert json.loads((tmp / "results/runs/ablation-tiny-max-s1/run.json").read_text())["seed"] == 1
     t6md = (tables / "table6.md").read_text()
     assert "mean of 2" in t6md and "±" in t6md and "Δ PSNR vs HST-tiny stochastic" in t6md
@@ -184,7 +238,8 @@ def test_every_rule_that_runs_a_model_gets_the_recipes_device():
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 BROWSER_MISSING = ("needs Debian's chromium and its driver and selenium: apt-get install chromium chromium-driver; "
                    "pip install -e '.[test]'")
-REPORT_TABLES = [f"results/report/table{i}.html" for i in range(1, 7)] + ["results/report/claims.html", "results/report/times.html"]
+REPORT_TABLES = [f"results/report/table{i}.html" for i in range(1, 7)] + ["results/report/claims.html", "results/report/times.html",
+                                                                     "results/report/released.html"]
 REPORT_FIGURES = ["results/tables/fig6_heatmap.png", "results/tables/fig7_visual.png", "results/report/training_curves.png",
                   "results/report/cost_quality.png", "results/report/psnr_per_image.png"]
 

@@ -5,6 +5,8 @@ import json
 wildcard_constraints:
     set="|".join(study.sets) or "NONE",
     run="|".join(study.runs) or "NONE",
+    weights="|".join(r["weights"] for r in study.released) or "NONE",
+    protocol="derain|gopro|realblur|prenet",
     # "input" is not a run: eval/input/<SET> holds the scores of the degraded inputs themselves.
 
 
@@ -30,13 +32,19 @@ def eval_dir(run, name):
     return PATHS["eval"].format(run=run, set=name)
 
 
+def released_summaries():
+    """The scores of the released weights (released.evaluate), each under its protocols."""
+    return [f"{PATHS['released_eval'].format(weights=r['weights'], set=r['set'], protocol=p)}/summary.csv"
+            for r in study.released for p in r["protocols"]]
+
+
 def summaries():
-    """Every score the tables read: each (run, test set), and each test set's degraded input."""
+    """Every score the tables read: each (run, test set), each test set's degraded input, the released weights'."""
     runs = [f"{eval_dir(r, s)}/summary.csv" for r, s in study.evaluations()]
-    return runs + [f"{RESULTS}/eval/input/{s}/summary.csv" for s in study.test_sets]
+    return runs + [f"{RESULTS}/eval/input/{s}/summary.csv" for s in study.test_sets] + released_summaries()
 
 
-TABLES = [f"table{i}" for i in range(1, 7)]
+TABLES = [f"table{i}" for i in range(1, 7)] + (["released"] if study.released else [])
 HEAT = study.config.get("heatmap")
 # Fig. 6 compares the stochastic sampler with max pooling: the first seed's run of each (None: not in this study).
 HEAT_RUNS = study.heatmap_runs()
