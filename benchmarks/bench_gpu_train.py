@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from hst.complexity import count_macs
+from hst.models.complexity import count_macs
 from hst.models import build_model
-from hst.plan import training_step
+from hst.study.plan import training_step
 
 
 def measure(step, warmup: int, steps: int, device: torch.device) -> tuple[float, float, float | None]:

@@ -1,4 +1,4 @@
-"""Time every hst.metrics metric on one 481 x 321 RGB pair (the size of a Rain100 image).
+"""Time every hst.metrics.protocols metric on one 481 x 321 RGB pair (the size of a Rain100 image).
 
 Usage: ``python benchmarks/bench_metrics.py [--repeats N]``. The restored image is the
 target moved by a small homography plus noise, so the RealBlur alignment has work to
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from hst import metrics
+from hst.metrics import protocols as metrics
 
 
 def make_pair(height: int = 321, width: int = 481) -> tuple[np.ndarray, np.ndarray]:

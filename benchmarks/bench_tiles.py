@@ -39,8 +39,8 @@ def rainy_image(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def gap(args: argparse.Namespace) -> None:
-    from hst.evaluate import Restorer, to_uint8
-    from hst.metrics import psnr_rgb, psnr_y
+    from hst.engine.evaluate import Restorer, to_uint8
+    from hst.metrics.protocols import psnr_rgb, psnr_y
 
     torch.set_num_threads(args.threads)
     image, clean, profile = rainy_image(args.height, args.width, args.seed)
@@ -60,7 +60,7 @@ def gap(args: argparse.Namespace) -> None:
                   f"{int(np.abs(other.astype(int) - whole).max()):>10} {psnr_y(other, clean):>15.2f}", flush=True)
             del other
         for overlap in args.overlaps:
-            from hst.tiles import tile_boxes
+            from hst.engine.tiles import tile_boxes
 
             restorer = Restorer(args.checkpoint, device="cpu", sampling=sampling, seed=0, tile=args.tile,
                                 tile_overlap=overlap)

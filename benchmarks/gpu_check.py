@@ -14,7 +14,7 @@ SKIP line; one summary follows (the card and every figure), also written as JSON
 - resume: that training is killed after its first checkpoint (``--signal``: SIGINT to its
   process group, as Ctrl-C; TERM or KILL as a scheduler would) and the same command runs
   again: it must continue from the checkpoint's iteration and finish, with every log row once.
-- bench: ``benchmarks/bench_gpu_train.py`` (the trainer's step, ``hst.plan.training_step``):
+- bench: ``benchmarks/bench_gpu_train.py`` (the trainer's step, ``hst.study.plan.training_step``):
   HST-tiny and HST-double, eager and compiled: images/s, TFLOP/s, peak memory.
 - multi-gpu: with 2 or more GPUs, ``torchrun --nproc_per_node 2`` against one process, same
   data and global batch: images/s of both, and the weights agree (README, "Several GPUs"):
@@ -50,7 +50,7 @@ from typing import Any
 
 import torch
 
-from hst.checkpoint import load_checkpoint
+from hst.engine.checkpoint import load_checkpoint
 from hst.envinfo import device_info, git_commit, now_utc
 from hst.fsutil import atomic_write_text
 from hst.models import build_from_config

@@ -14,19 +14,19 @@ from hst.errors import HSTError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "complexity": ("hst.complexity", "parameters and MACs of HST-tiny / HST-double (Table 1)"),
+    "complexity": ("hst.models.complexity", "parameters and MACs of HST-tiny / HST-double (Table 1)"),
     "data": ("hst.data.cli", "fetch, synthesise, check and prepare datasets"),
-    "train": ("hst.train", "train a model from a run config"),
-    "evaluate": ("hst.evaluate", "restore every image of a set and score it"),
-    "score": ("hst.score", "score saved restorations against targets, without the model"),
-    "restore": ("hst.restore", "restore your own images with a checkpoint"),
-    "tables": ("hst.tables", "build the paper's tables from per-run CSVs"),
-    "heatmap": ("hst.heatmap", "Fig. 6: how often each position is sampled"),
-    "visual": ("hst.visual", "Figs. 7-8: input / HST / target crops of every test set"),
-    "report": ("hst.report", "the pieces of the HTML report: tables as HTML, curves, cost/quality, claims, times"),
-    "regression": ("hst.regression", "compare a run's metrics with the committed reference"),
-    "weights": ("hst.weights", "released weights of baseline models: list, fetch (checked, resumable)"),
-    "plan": ("hst.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
+    "train": ("hst.engine.train", "train a model from a run config"),
+    "evaluate": ("hst.engine.evaluate", "restore every image of a set and score it"),
+    "score": ("hst.metrics.score", "score saved restorations against targets, without the model"),
+    "restore": ("hst.engine.restore", "restore your own images with a checkpoint"),
+    "tables": ("hst.paper.tables", "build the paper's tables from per-run CSVs"),
+    "heatmap": ("hst.paper.heatmap", "Fig. 6: how often each position is sampled"),
+    "visual": ("hst.paper.visual", "Figs. 7-8: input / HST / target crops of every test set"),
+    "report": ("hst.paper.report", "the pieces of the HTML report: tables as HTML, curves, cost/quality, claims, times"),
+    "regression": ("hst.paper.regression", "compare a run's metrics with the committed reference"),
+    "weights": ("hst.data.weights", "released weights of baseline models: list, fetch (checked, resumable)"),
+    "plan": ("hst.study.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
 }
 
 

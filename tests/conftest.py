@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hst.checkpoint import save_checkpoint
+from hst.engine.checkpoint import save_checkpoint
 from hst.models import build_model
 
 

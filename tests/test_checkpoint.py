@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hst.checkpoint import load_checkpoint, load_model, save_checkpoint
+from hst.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
 from hst.errors import CheckpointError
 from hst.models import build_model
 

@@ -5,7 +5,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from hst.cli import main
-from hst.complexity import complexity_rows, count_macs, count_params, param_reduction
+from hst.models.complexity import complexity_rows, count_macs, count_params, param_reduction
 from hst.models import build_model
 from hst.models.global_sparse_attention import GlobalSparseAttention
 
@@ -64,7 +64,7 @@ def test_cli_prints_markdown_and_csv(capsys, tmp_path):
 
 
 def test_readings_cover_every_open_choice_and_mark_those_near_48_1(capsys):
-    from hst.complexity import readings_rows
+    from hst.models.complexity import readings_rows
 
     rows = readings_rows()
     assert len(rows) == 4 * 3 * 2

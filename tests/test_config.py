@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from hst.config import DEFAULTS, SCHEMA, build_config, differences, load_config, parse_override, to_yaml
+from hst.study.config import DEFAULTS, SCHEMA, build_config, differences, load_config, parse_override, to_yaml
 from hst.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""Evaluation (restored PNGs, times, eval.json, sampling policy) and scoring of saved PNGs (hst.score)."""
+"""Evaluation (restored PNGs, times, eval.json, sampling policy) and scoring of saved PNGs (hst.metrics.score)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from hst import build_model
-from hst.checkpoint import save_checkpoint
+from hst.engine.checkpoint import save_checkpoint
 from hst.cli import main
 from hst.data.io import read_image, write_png
 from hst.errors import CheckpointError, ConfigError, DataError, HSTError
-from hst.evaluate import evaluate, image_seed, to_uint8
-from hst.metrics import PSNR_CAP, psnr_rgb, psnr_y, ssim_per_channel, ssim_volumetric, ssim_y
-from hst.score import score_dir
-from hst.tiles import DEFAULT_OVERLAP
+from hst.engine.evaluate import evaluate, image_seed, to_uint8
+from hst.metrics.protocols import PSNR_CAP, psnr_rgb, psnr_y, ssim_per_channel, ssim_volumetric, ssim_y
+from hst.metrics.score import score_dir
+from hst.engine.tiles import DEFAULT_OVERLAP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -336,9 +336,9 @@ def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, ca
 
 
 def test_compiled_model_restores_as_the_eager_one(checkpoint, tiny_set, tmp_path, monkeypatch):
-    import hst.evaluate
+    import hst.engine.evaluate
 
-    monkeypatch.setattr(hst.evaluate, "COMPILE_BACKEND", "eager")  # dynamo's graphs, run by eager kernels
+    monkeypatch.setattr(hst.engine.evaluate, "COMPILE_BACKEND", "eager")  # dynamo's graphs, run by eager kernels
     torch._dynamo.reset()
     evaluate(checkpoint, tiny_set, "derain", tmp_path / "eager", device="cpu")
     info = evaluate(checkpoint, tiny_set, "derain", tmp_path / "compiled", device="cpu", compile=True)
@@ -365,7 +365,7 @@ def test_truncate_rounding_is_prenets_float32_uint8_cast():
 def test_released_weights_are_recognised_by_sha256_and_evaluated(tmp_path, monkeypatch, one_thread):
     """A bare state dict in torch's legacy format, known to the weights registry by its sha256, evaluates like
     our checkpoints; eval.json names it; the prenet protocol truncates the outputs."""
-    import hst.weights as W
+    import hst.data.weights as W
     from hst.data.registry import Archive
     from hst.fsutil import sha256_of
     from hst.models import PReNet

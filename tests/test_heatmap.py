@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from hst.heatmap import coverage_stats, pick_counts
+from hst.paper.heatmap import coverage_stats, pick_counts
 from hst.models.sampler import MaxSampler, StochasticSampler
 
 

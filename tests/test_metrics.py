@@ -1,4 +1,4 @@
-"""Tests of hst.metrics against hand computations, library code and the protocols' traps."""
+"""Tests of hst.metrics.protocols against hand computations, library code and the protocols' traps."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scipy import ndimage
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hst import metrics as M
+from hst.metrics import protocols as M
 from hst.errors import DataError
 
 C1 = (0.01 * 255) ** 2

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import hst.complexity
+import hst.models.complexity
 from hst.cli import main
-from hst.config import load_config
+from hst.study.config import load_config
 from hst.study import Study
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def quick_macs(monkeypatch):
     """MACs proportional to the LGL blocks (PReNet: its stages) and the pixels (fvcore itself is tested with Table 1)."""
-    monkeypatch.setattr(hst.complexity, "count_macs", lambda model, size: (
+    monkeypatch.setattr(hst.models.complexity, "count_macs", lambda model, size: (
         sum(model.config.get("num_blocks", [model.config.get("stages", 0)])) * size * size, {}))
 
 
@@ -42,8 +42,12 @@ def test_paper_study(capsys, monkeypatch):
     assert row(out, "derain-tiny")[-2:] == ["400", f"{3_424_000 / 400 / 3600:.1f} h"]
     # HST-double: twice the blocks, twice the MACs here, half the throughput.
     assert row(out, "ablation-double-stochastic")[-2:] == ["200", f"{3_600_000 / 200 / 3600:.1f} h"]
-    assert row(out, "total")[1:4] == ["7 trainings", "864,500", "27,664,000"]
-    total_h = (3_424_000 + 6_240_000 + 4 * 3_600_000) / 400 / 3600 + 3_600_000 / 200 / 3600
+    # PReNet beside them (experiments.*.baselines), on HST's budget of images; here 6 stages against 4 blocks.
+    assert row(out, "derain-prenet")[1:2] == ["PReNet"] and row(out, "derain-prenet")[6:8] == ["107,000", "3,424,000"]
+    assert row(out, "ablation-prenet")[-2] == "267"
+    assert row(out, "total")[1:4] == ["9 trainings", "1,084,000", "34,688,000"]
+    total_h = ((3_424_000 + 6_240_000 + 4 * 3_600_000) / 400 / 3600 + 3_600_000 / 200 / 3600
+               + (3_424_000 + 3_600_000) / (400 * 4 / 6) / 3600)
     assert f"total: {total_h:.1f} h of training" in out
     assert "downloads 13.2 GB" in out  # the pinned archives, each counted once
     assert "Deraining-test.zip (shared)" in out and "RealBlur_R-test.zip: size not pinned" in out
@@ -63,15 +67,15 @@ def test_default_study_iterates_over_the_study_runs(capsys, monkeypatch):
 
 def test_measures_the_throughput_when_not_given(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
-    import hst.plan
+    import hst.study.plan
 
-    monkeypatch.setattr(hst.plan, "measure_throughput", lambda patch: (12.5, f"measured here at {patch}"))
+    monkeypatch.setattr(hst.study.plan, "measure_throughput", lambda patch: (12.5, f"measured here at {patch}"))
     out = plan(capsys)
     assert "12.5 images/s for HST-tiny (measured here at" in out
 
 
 def test_human_time():
-    from hst.plan import human_time
+    from hst.study.plan import human_time
 
     assert [human_time(s) for s in (5, 600, 7200, 3 * 86400)] == ["5 s", "10 min", "2.0 h", "3 days"]
 
@@ -90,7 +94,7 @@ def test_bad_input_is_one_line(capsys, monkeypatch, args, message):
 def test_measured_throughput_on_this_machine():
     import torch
 
-    from hst.plan import measure_throughput
+    from hst.study.plan import measure_throughput
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hst.cli import main
-from hst.regression import TOLERANCES, TRAINED_TOLERANCES, collect, compare
+from hst.paper.regression import TOLERANCES, TRAINED_TOLERANCES, collect, compare
 
 
 def write_summary(root, run, set_name, psnr, ssim):

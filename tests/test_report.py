@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from hst import plots
+from hst.paper import plots
 from hst.errors import DataError
-from hst.report import cost_points, table_html
-from hst.tables import write_table
+from hst.paper.report import cost_points, table_html
+from hst.paper.tables import write_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -73,7 +73,7 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, capsys):
 
 
 def test_claims_read_the_tables_and_compare_with_the_paper(tmp_path):
-    from hst.report import claims
+    from hst.paper.report import claims
 
     pd.DataFrame({"model": ["HST-tiny", "HST-double"], "params": [519, 1000]}).to_csv(tmp_path / "table1.csv", index=False)
     pd.DataFrame({"method": ["RESCAN", "PreNet", "MSPFN", "HST-tiny [synthetic twins]"],
@@ -96,7 +96,7 @@ def test_claims_read_the_tables_and_compare_with_the_paper(tmp_path):
 
 
 def test_claims_read_single_seed_rows_of_table_5(tmp_path):
-    from hst.report import claims
+    from hst.paper.report import claims
 
     pd.DataFrame({"model": ["HST-tiny", "HST-double"], "params": [519, 1000]}).to_csv(tmp_path / "table1.csv", index=False)
     pd.DataFrame({"method": ["PreNet"], "in paper's Table 3": [True], "Test100 PSNR": [24.81],

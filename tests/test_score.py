@@ -5,7 +5,7 @@ import pandas as pd
 
 from hst.cli import main
 from hst.data.io import write_png
-from hst.metrics import psnr_y
+from hst.metrics.protocols import psnr_y
 
 
 def test_inputs_are_scored_against_targets(tmp_path):
@@ -28,7 +28,7 @@ def test_inputs_are_scored_against_targets(tmp_path):
 
 
 def test_realblur_inputs_are_scored_without_alignment(tmp_path):
-    from hst.metrics import psnr_aligned, psnr_unaligned
+    from hst.metrics.protocols import psnr_aligned, psnr_unaligned
 
     rng = np.random.default_rng(1)
     target = (np.clip(rng.normal(128, 40, (40, 48, 3)), 0, 255)).astype(np.uint8)

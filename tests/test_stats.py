@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from hst.stats import mean_ci, paired_difference, verdict
+from hst.metrics.stats import mean_ci, paired_difference, verdict
 
 
 def test_mean_ci_by_hand():

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from hst.study import Study
-from hst.report import table_html
-from hst.tables import TABLES, Results, is_per_seed_row, read_csv, table3, table4, table5, table6, write_table
+from hst.paper.report import table_html
+from hst.paper.tables import TABLES, Results, is_per_seed_row, read_csv, table3, table4, table5, table6, write_table
 
 DEFAULT = yaml.safe_load(open("config/config.yaml"))
 T975_2 = 4.302652729749464  # Student t(0.975, 2 degrees of freedom)
@@ -198,7 +198,7 @@ def test_deblur_only_study_leaves_table3_with_published_rows_only(tmp_path):
 
 def test_table2_lists_the_studys_sets_only(tmp_path):
     """An edit that drops a test set leaves its old check report on disk: Table 2 must not list it."""
-    from hst.tables import table2
+    from hst.paper.tables import table2
 
     config = json.loads(json.dumps(DEFAULT))
     config["experiments"] = {"derain": {**DEFAULT["experiments"]["derain"], "test_sets": ["Rain100H"]}}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hst.tables import Results
+from hst.paper.tables import Results
 
 REPO = Path(__file__).resolve().parents[1]
 

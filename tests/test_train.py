@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-import hst.train as train_mod
-from hst.checkpoint import load_checkpoint, load_model
+import hst.engine.train as train_mod
+from hst.engine.checkpoint import load_checkpoint, load_model
 from hst.cli import main
-from hst.config import build_config
+from hst.study.config import build_config
 from hst.errors import CheckpointError, ConfigError, DataError, HSTError
-from hst.train import TrainingDiverged, cosine_factor, epoch_order, train
+from hst.engine.train import TrainingDiverged, cosine_factor, epoch_order, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -117,7 +117,7 @@ def test_logged_lr_follows_the_warmup(rain_set, tmp_path):
 
 def test_gradient_clipping_bounds_each_step(rain_set, tmp_path):
     """optim.grad_clip: every step's gradients are rescaled to that global L2 norm before AdamW steps."""
-    import hst.train as T
+    import hst.engine.train as T
 
     seen = []
     real = torch.nn.utils.clip_grad_norm_
@@ -327,7 +327,7 @@ def test_resuming_with_another_config_is_refused(rain_set, tmp_path, monkeypatch
 def test_which_changes_stop_a_resume():
     config = {"optim": {"lr": 1e-3}, "threads": 1, "data": {"train_set": "/d/Rain"}, "schedule": {"log_every": 2}}
     same = {"config": config, "data_fingerprint": "abc", "iterations": 8}
-    from hst.train import resume_changes
+    from hst.engine.train import resume_changes
 
     assert resume_changes(same, config, "abc", 8) == []
     operational = {**config, "threads": 4, "schedule": {"log_every": 5}}
@@ -452,7 +452,7 @@ def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
         message = "not an HST checkpoint"
     else:
         from hst import build_model
-        from hst.checkpoint import save_checkpoint
+        from hst.engine.checkpoint import save_checkpoint
 
         config = small(rain_set)
         from hst.data.patches import set_fingerprint
@@ -472,7 +472,7 @@ def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
 def test_neg_ssim_is_skimages_ssim_away_from_the_border_and_mse_is_mse():
     from skimage.metrics import structural_similarity
 
-    from hst.train import build_loss, ssim_map, ssim_torch
+    from hst.engine.train import build_loss, ssim_map, ssim_torch
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 40, 40, generator=g, dtype=torch.float64)
@@ -492,7 +492,7 @@ def test_neg_ssim_is_skimages_ssim_away_from_the_border_and_mse_is_mse():
 
 
 def test_step_decay_multiplies_by_gamma_at_each_milestone():
-    from hst.train import lr_factor
+    from hst.engine.train import lr_factor
 
     optim = build_config({}, ["optim.decay=step", "optim.milestones=[0.3, 0.5, 0.8]", "optim.gamma=0.2"])["optim"]
     f = lr_factor(optim, 100)  # PReNet's MultiStepLR at epochs 30, 50, 80 of 100
@@ -504,7 +504,7 @@ def test_step_decay_multiplies_by_gamma_at_each_milestone():
 def test_prenet_trains_resumes_and_restores_like_hst(rain_set, tmp_path, monkeypatch):
     """Another architecture through the same trainer: its recipe's arch, loss and step decay, a crash and a resume
     to the same weights, a checkpoint that records its architecture and loads as PReNet."""
-    from hst.checkpoint import load_model
+    from hst.engine.checkpoint import load_model
     from hst.models import PReNet
 
     prenet = [o for o in overrides(rain_set) if not o.startswith("model.")] + [

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hst.checkpoint import load_checkpoint
-from hst.config import build_config
+from hst.engine.checkpoint import load_checkpoint
+from hst.study.config import build_config
 from hst.errors import ConfigError
 from hst.models import StochasticSampler, shard_sampling
-from hst.train import RunBatches, epoch_order, train
+from hst.engine.train import RunBatches, epoch_order, train
 
 REPO = Path(__file__).resolve().parent.parent
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

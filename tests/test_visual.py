@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hst.errors import DataError
-from hst.metrics import psnr_rgb
-from hst.visual import best_window, choose_panel, gain_window, plot_panels, worst_window
+from hst.metrics.protocols import psnr_rgb
+from hst.paper.visual import best_window, choose_panel, gain_window, plot_panels, worst_window
 
 
 def _pair(h=40, w=50, box=(10, 20, 8)):

@@ -243,7 +243,7 @@ BLURRED_PSNR, BLUR_DRAWS = 35.0, 20
 
 def make_pair(spec: TwinSpec, rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
     """One (input, target, parameters) of a twin."""
-    from hst.metrics import psnr_rgb
+    from hst.metrics.protocols import psnr_rgb
 
     sources = spec.sources
     if spec.kind == "rain":
@@ -267,7 +267,7 @@ def make_pair(spec: TwinSpec, rng: np.random.Generator, size: tuple[int, int]) -
 
 def input_scores(spec: TwinSpec, degraded: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     """The degraded input scored against its target with the protocol that scores the real set's inputs."""
-    from hst.metrics import INPUT_PROTOCOL, PROTOCOLS
+    from hst.metrics.protocols import INPUT_PROTOCOL, PROTOCOLS
 
     protocol = {"rain": "derain", "blur": "gopro", "realblur": "realblur"}[spec.kind]
     metrics = PROTOCOLS[INPUT_PROTOCOL.get(protocol, protocol)]
@@ -276,7 +276,7 @@ def input_scores(spec: TwinSpec, degraded: np.ndarray, clean: np.ndarray) -> dic
 
 def calibration(name: str, spec: TwinSpec, records: list[dict]) -> dict:
     """What the twin's inputs score (set means) beside the real set's input row, and where that comes from."""
-    from hst.metrics import mean_psnr
+    from hst.metrics.protocols import mean_psnr
 
     target = CALIBRATION.get(name, {})
     return {

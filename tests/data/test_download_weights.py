@@ -1,4 +1,4 @@
-"""Released weights through the datasets' downloader, against a real local HTTP server (hst.weights)."""
+"""Released weights through the datasets' downloader, against a real local HTTP server (hst.data.weights)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from data_helpers import send_bytes, send_html
 
-import hst.weights as W
-from hst.checkpoint import load_model
+import hst.data.weights as W
+from hst.engine.checkpoint import load_model
 from hst.data.registry import Archive, Source
 from hst.errors import DownloadError
 from hst.models import PReNet

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hst.checkpoint import load_model, save_checkpoint
+from hst.engine.checkpoint import load_model, save_checkpoint
 from hst.models import ARCHS, PReNet, arch_of, build_arch
 from hst.errors import ConfigError
 

@@ -19,9 +19,18 @@ def data_ready(name):
 @functools.cache
 def run_config(run):
     """A training's resolved run config (the recipe's values and the run's own), as the train rule's params."""
-    from hst.config import load_config
+    from hst.study.config import load_config
 
     return load_config(study.runs[run].recipe, study.runs[run].train_args())
+
+
+@functools.cache
+def train_priority(run):
+    """A training's scheduling priority: its rank by work, the longest the highest (1 ... number of runs)."""
+    from hst.study.plan import training_work
+
+    order = sorted(study.runs, key=lambda r: (training_work(study, r), r))
+    return order.index(run) + 1
 
 
 def cache_index(name):
@@ -71,7 +80,7 @@ def report_outputs():
 
 def provenance():
     """What the figures come from, for the report's captions: the data source and the recipe."""
-    from hst.config import load_config
+    from hst.study.config import load_config
 
     recipe = load_config(study.recipe)
     sched, data = recipe["schedule"], recipe["data"]

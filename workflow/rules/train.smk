@@ -24,6 +24,9 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{run}}.tsv"
     threads: study.config.get("train_threads", 1)
+    # The longest trainings first (work in forward MACs, hst.study.plan.training_work): on a small machine
+    # a long training started last runs alone at the end while the other cores idle.
+    priority: lambda wc: train_priority(wc.run)
     resources:
         gpu=lambda wc: 1 if study.run_device(wc.run) == "cuda" else 0,
     conda:

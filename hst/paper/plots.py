@@ -1,6 +1,6 @@
 """The report's plots as pure functions: data frames in, PNG bytes out (matplotlib, Agg backend).
 
-Nothing here reads the pipeline's files; :mod:`hst.report` does, and hands the data over.
+Nothing here reads the pipeline's files; :mod:`hst.paper.report` does, and hands the data over.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import yaml
 
 from hst.errors import ConfigError
-from hst.schema import dotted as _dotted
-from hst.schema import validate as check_schema
+from hst.study.schema import dotted as _dotted
+from hst.study.schema import validate as check_schema
 
 DEFAULTS: dict[str, Any] = {
     "model": {"arch": "hst"},  # and the architecture's defaults (hst.models.ARCHS): variant tiny for HST

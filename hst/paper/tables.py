@@ -20,15 +20,17 @@ import pandas as pd
 from hst.envinfo import git_commit
 from hst.errors import DataError
 from hst.fsutil import atomic_write_text
-from hst.stats import Interval, mean_ci, paired_difference, verdict
+from hst.metrics.stats import Interval, mean_ci, paired_difference, verdict
+# Claims of the paper's text that the tables check (Sec. 1, 4.2, 4.4.1), defined in hst.paper.claims.
+from hst.paper.claims import AVG_GAIN as PAPER_AVG_GAIN
+from hst.paper.claims import BEST_BASELINE as PAPER_BEST_BASELINE
+from hst.paper.claims import PARAM_REDUCTION as PAPER_PARAM_REDUCTION
+from hst.paper.claims import TIME_REDUCTION as PAPER_TIME_REDUCTION
 
 # The repository's baselines/ (an editable install); `hst tables --baselines DIR` points elsewhere.
-BASELINES = Path(__file__).resolve().parent.parent / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 DERAIN_SETS = ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]
 DEBLUR_SETS = {"GoPro-test": "GoPro", "HIDE": "HIDE", "RealBlur-R": "RealBlur-R", "RealBlur-J": "RealBlur-J"}
-# Claims of the paper's text that the tables check (Sec. 1, 4.2, 4.4.1).
-PAPER_PARAM_REDUCTION, PAPER_TIME_REDUCTION = 48.1, 44.7
-PAPER_AVG_GAIN, PAPER_BEST_BASELINE = 1.10, ("PreNet", 29.42)
 # How a table says what the study left out (the report's claims page says the same).
 NOT_IN_STUDY = "not in this study"
 
@@ -262,7 +264,8 @@ def _baseline_notes(res: Results, experiment: str, sets: dict[str, str]) -> list
     if notes:
         notes.insert(0, "Retrained here: each baseline trained on the experiment's training set with the same budget of "
                         "training images as HST (iterations x batch x patch, the header's recipe), its own paper's "
-                        "optimiser and loss, scored by the same code under the same protocol.")
+                        "optimiser and loss, scored by the same code under the same protocol. The same images, not the "
+                        "same compute: Table 1 gives each model's MACs per image.")
     return notes
 
 
@@ -465,7 +468,7 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str, str]], reference:
                 row = {**base, "seeds": f"seed {seed}", "PSNR": psnr[seed], "SSIM": ssim[seed]}
                 if with_cost:
                     row["training time (s)"] = cost[r]["train_seconds"]
-                    row["params"] = cost[r]["params"]  # counted by the trainer (hst.complexity.count_params)
+                    row["params"] = cost[r]["params"]  # counted by the trainer (hst.models.complexity.count_params)
                 csv_rows.append(row)
             p, q = mean_ci(psnr.values()), mean_ci(ssim.values())
             mean = {**base, "seeds": MEAN_OF.format(p.n) if p.n > 1 else ONE_SEED.format(next(iter(psnr))),
@@ -547,10 +550,10 @@ def released_table(res: Results) -> tuple[pd.DataFrame, list[str], None]:
         if pub:
             row["own - published PSNR"] = row["own PSNR"] - float(pub["psnr"])
         rows.append(row)
-    notes = ["own: scored here under the protocol its authors published with (hst.metrics; PReNet's: Y of the "
+    notes = ["own: scored here under the protocol its authors published with (hst.metrics.protocols; PReNet's: Y of the "
              "double image unrounded, peak 1, Wang's ssim.m with its downsampling, outputs truncated to uint8); "
              "table: under the protocol of the paper's tables for that set (deraining: MPRNet's).",
-             "The weights are downloaded from their authors (hst/weights.yaml: size and SHA-256 pinned) and restored "
+             "The weights are downloaded from their authors (hst/data/weights.yaml: size and SHA-256 pinned) and restored "
              "by this harness's own implementation of the architecture."]
     if not res.real:
         notes.append("These test sets are SYNTHETIC TWINS: the published figures are on the real sets.")

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     ref_path = Path(args.reference) / "metrics.csv"
     if args.update:
         header = "".join(f"# tolerance {m}: {t} (inputs), {TRAINED_TOLERANCES[m]} (trained runs)\n" for m, t in TOLERANCES.items())
-        atomic_write_text(ref_path, "# reference metrics of the default study (see hst/regression.py)\n" + header
+        atomic_write_text(ref_path, "# reference metrics of the default study (see hst/paper/regression.py)\n" + header
                           + fresh.to_csv(index=False, float_format="%.6f"))
         print(f"wrote {ref_path} ({len(fresh)} rows)")
         return 0

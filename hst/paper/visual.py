@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from hst.errors import DataError
-from hst.metrics import psnr_rgb
+from hst.metrics.protocols import psnr_rgb
 
 CROP = 64  # pixels; smaller images give their whole shorter side
 CHOICES = ("gain", "degradation")
@@ -122,7 +122,7 @@ TITLES = {
 
 def plot_panels(panels: list[Panel], title: str) -> bytes:
     """The panels as a PNG: one row per test set, columns input / HST / target."""
-    from hst.plots import png_bytes, pyplot
+    from hst.paper.plots import png_bytes, pyplot
 
     if not panels:
         raise DataError("no panels to draw")
@@ -155,7 +155,7 @@ def panel_evaluations(study) -> list[tuple[str, str]]:
 def panel_runs(study_json: str | Path) -> list[tuple[str, str]]:
     """:func:`panel_evaluations` of the study that the pipeline saved as ``study.json``."""
     from hst.study import Study
-    from hst.tables import read_json
+    from hst.paper.tables import read_json
 
     return panel_evaluations(Study(read_json(study_json)["config"], str(study_json)))
 

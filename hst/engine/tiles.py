@@ -83,7 +83,7 @@ def restore_tiled(image: np.ndarray, forward: Callable[[torch.Tensor, int, int],
                   overlap: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Restore an H x W x 3 uint8 image tile by tile: ``forward(x, top, left)`` restores one 1 x 3 x h x w
     tile on ``device``; returns the blended 1 x 3 x H x W float32 output on the CPU."""
-    from hst.evaluate import to_tensor
+    from hst.engine.evaluate import to_tensor
 
     height, width = image.shape[:2]
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)

@@ -66,7 +66,7 @@ def _released(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     """A released weight file (a bare state dict) that the weights registry knows by its SHA-256, as a
     checkpoint dict of ours (arch and model_config from the registry, ``released``: its name); else None."""
     from hst.fsutil import sha256_of
-    from hst.weights import identify
+    from hst.data.weights import identify
 
     weights = identify(sha256_of(path))
     if weights is None or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -16,7 +16,7 @@ hst evaluate`` (the per-image seed hashes the input's stem).
 
 ``--tile N`` restores the image N x N pixels at a time (N a multiple of the model's size multiple,
 8 for HST-tiny), blending overlapping tiles (``--tile-overlap``, default
-:data:`hst.tiles.DEFAULT_OVERLAP`): the peak memory is that of one tile, not of the image.
+:data:`hst.engine.tiles.DEFAULT_OVERLAP`): the peak memory is that of one tile, not of the image.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: st
                    tile: int | None = None, tile_overlap: int | None = None) -> list[Path]:
     """Restore ``images`` into ``out_dir``, whole or tile by tile; return the written paths."""
     from hst.data.io import read_photo, write_png
-    from hst.evaluate import Restorer, resolve_draws
+    from hst.engine.evaluate import Restorer, resolve_draws
     from hst.fsutil import ensure_output_dir
-    from hst.tiles import check_tiling
+    from hst.engine.tiles import check_tiling
 
     if not images:
         raise HSTError("restore: give at least one image")
@@ -77,7 +77,7 @@ def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: st
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst restore``'s options."""
-    from hst.evaluate import DEFAULT_ENSEMBLE_DRAWS, SAMPLING_POLICIES
+    from hst.engine.evaluate import DEFAULT_ENSEMBLE_DRAWS, SAMPLING_POLICIES
 
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="images to restore (PNG, JPG, any size)")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's model.pt")
@@ -91,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def add_tile_options(parser: argparse.ArgumentParser) -> None:
     """``--tile`` and ``--tile-overlap``, shared by ``restore`` and ``evaluate``."""
-    from hst.tiles import DEFAULT_OVERLAP
+    from hst.engine.tiles import DEFAULT_OVERLAP
 
     parser.add_argument("--tile", type=int, default=None, metavar="N",
                         help="restore N x N pixels at a time (a multiple of the model's size multiple; default: whole image)")

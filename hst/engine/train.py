@@ -7,7 +7,7 @@ A run folder holds:
 - ``checkpoint.pt``: model, optimizer, scheduler, iteration, epoch, RNG states, accumulated
   train time and the run config; rewritten atomically every ``schedule.checkpoint_every``
   iterations and at the end. Never written with non-finite weights.
-- ``model.pt``: the final weights (``hst.checkpoint`` format, with the run's metadata under
+- ``model.pt``: the final weights (``hst.engine.checkpoint`` format, with the run's metadata under
   ``run``), written once, at the very end: it exists only for a finished run.
 - ``train_log.csv``: one row every ``schedule.log_every`` iterations (see :data:`LOG_COLUMNS`).
   ``loss`` is the mean training loss over the iterations since the previous row; a resumed
@@ -18,7 +18,7 @@ A run folder holds:
 
 Starting the same command again continues from ``checkpoint.pt``, but only the same run on the
 same data: a folder whose run differs in its identity (the resolved config except
-:data:`hst.config.OPERATIONAL_KEYS`: ``schedule.log_every``, ``schedule.checkpoint_every``,
+:data:`hst.study.config.OPERATIONAL_KEYS`: ``schedule.log_every``, ``schedule.checkpoint_every``,
 ``data.workers``, ``data.cache_dir``, ``threads``, ``device``, ``compile``, which change how a run
 is done, not what it computes), in its training data (the fingerprint of the set's pairs that its
 patch cache records) or in its iteration total is not continued, nor taken as finished: the
@@ -67,9 +67,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from hst.checkpoint import load_checkpoint, save_checkpoint
-from hst.complexity import count_params
-from hst.config import OPERATIONAL_KEYS, build_config, differences, load_config, to_yaml
+from hst.engine.checkpoint import load_checkpoint, save_checkpoint
+from hst.models.complexity import count_params
+from hst.study.config import OPERATIONAL_KEYS, build_config, differences, load_config, to_yaml
 from hst.data.cli import CACHE_DIR
 from hst.envinfo import environment, now_utc, resolve_device
 from hst.errors import CheckpointError, ConfigError, HSTError

@@ -5,9 +5,9 @@
 
 Every input is restored at full resolution (the model pads internally and crops back), clamped
 to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``), except
-under a protocol whose own test script saved its outputs otherwise (``hst.metrics.OUTPUT_ROUNDING``:
+under a protocol whose own test script saved its outputs otherwise (``hst.metrics.protocols.OUTPUT_ROUNDING``:
 PReNet's truncates). The whole image goes through the model at once unless ``--tile N
-[--tile-overlap M]`` is given (see :mod:`hst.tiles`); ``eval.json`` records ``tile`` and
+[--tile-overlap M]`` is given (see :mod:`hst.engine.tiles`); ``eval.json`` records ``tile`` and
 ``tile_overlap`` (null when whole-image). CKPT is a checkpoint of this harness or a released weight
 file of the weights registry (``python -m hst weights list``), recognised by its SHA-256.
 
@@ -30,7 +30,7 @@ Outputs in DIR (an evaluation replaces what an earlier one wrote there):
   first image runs before the clock starts.
 - ``eval.json``: checkpoint path and SHA-256, set, protocol, sampling policy, seed, draws,
   tile and tile overlap (null when whole-image), the seed rule, device, versions, git commit, totals.
-- ``per_image.csv``, ``summary.csv``: see :mod:`hst.score`. With ``--no-save`` the scores are
+- ``per_image.csv``, ``summary.csv``: see :mod:`hst.metrics.score`. With ``--no-save`` the scores are
   computed from the same uint8 arrays in memory.
 """
 
@@ -50,7 +50,7 @@ import torch
 
 from hst.errors import ConfigError, DataError
 from hst.fsutil import ensure_output_dir, sha256_of
-from hst.score import PROTOCOL_NAMES
+from hst.metrics.score import PROTOCOL_NAMES
 
 SAMPLING_POLICIES = ("seeded", "grid", "ensemble")
 DEFAULT_ENSEMBLE_DRAWS = 8
@@ -111,9 +111,9 @@ class Restorer:
     def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
                  seed: int = 0, draws: int | None = None, compile: bool = False, tile: int | None = None,
                  tile_overlap: int | None = None, rounding: str = "round") -> None:
-        from hst.checkpoint import load_model
+        from hst.engine.checkpoint import load_model
         from hst.envinfo import resolve_device
-        from hst.tiles import DEFAULT_OVERLAP, check_tiling
+        from hst.engine.tiles import DEFAULT_OVERLAP, check_tiling
 
         check_tiling(tile, tile_overlap)
         self.device = resolve_device(device)
@@ -123,7 +123,7 @@ class Restorer:
         self.checkpoint = Path(checkpoint)
         model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
         check_tiling(tile, tile_overlap, model.size_multiple)
-        # Whole-image restoration unless a tile size is given (hst.tiles).
+        # Whole-image restoration unless a tile size is given (hst.engine.tiles).
         self.tile = tile
         self.tile_overlap = None if tile is None else DEFAULT_OVERLAP if tile_overlap is None else tile_overlap
         self.model = model.to(self.device).eval()
@@ -147,7 +147,7 @@ class Restorer:
 
     def restore_float(self, image: np.ndarray, name: str) -> torch.Tensor:
         """The 1 x 3 x H x W float output of an H x W x 3 uint8 image, whole or tile by tile."""
-        from hst.tiles import restore_tiled
+        from hst.engine.tiles import restore_tiled
 
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise DataError(f"{name}: expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}")
@@ -207,10 +207,10 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     from hst.data.pairs import list_pairs
     from hst.envinfo import environment
     from hst.fsutil import atomic_write_text
-    from hst.score import check_same_size, csv_text, finish, protocol_columns, score_one
+    from hst.metrics.score import check_same_size, csv_text, finish, protocol_columns, score_one
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
-    from hst.metrics import OUTPUT_ROUNDING
+    from hst.metrics.protocols import OUTPUT_ROUNDING
 
     columns = protocol_columns(protocol)  # an unknown protocol fails here, before any work
     resolve_draws(sampling, draws)
@@ -248,7 +248,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     if score:
         score_start = time.perf_counter()
         if save:
-            from hst.score import score_dir
+            from hst.metrics.score import score_dir
 
             summary = score_dir(out_dir / "restored", set_dir, protocol, out_dir, progress=progress)
         else:
@@ -261,11 +261,11 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst evaluate``'s options."""
-    from hst.restore import add_tile_options
+    from hst.engine.restore import add_tile_options
 
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model.pt (or a checkpoint.pt) of a run")
     parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
-    parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="how to score (see hst.metrics)")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="how to score (see hst.metrics.protocols)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--sampling", default="seeded", choices=SAMPLING_POLICIES, help="sampler policy at inference (default: seeded)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the seeded / ensemble draws (default 0)")
@@ -282,7 +282,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the summary line."""
-    from hst.score import format_summary
+    from hst.metrics.score import format_summary
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -5,14 +5,14 @@
 Reads ``<restored>/<name>.png`` for every pair ``<name>`` of the set (extra files are ignored)
 and writes, atomically:
 
-- ``per_image.csv``: ``name``, the protocol's columns in ``hst.metrics.PROTOCOLS`` order
+- ``per_image.csv``: ``name``, the protocol's columns in ``hst.metrics.protocols.PROTOCOLS`` order
   (derain: psnr, ssim on Y; gopro: psnr, ssim (volumetric, MATLAB's), ssim_per_channel;
   realblur: psnr, ssim after the official alignment), and ``seconds`` when a ``times.csv``
   (name, seconds) sits beside the restored folder. A PSNR of identical images is ``inf``.
 - ``summary.csv``: one row: ``set``, ``protocol``, ``images``, the mean of every metric
   column, ``inf_psnr`` (how many images had an infinite PSNR), and ``seconds`` (mean per
-  image) when times are known. PSNR means follow ``hst.metrics.mean_psnr``: every value is
-  clipped at ``hst.metrics.PSNR_CAP`` (100 dB) before averaging, so an identical image counts
+  image) when times are known. PSNR means follow ``hst.metrics.protocols.mean_psnr``: every value is
+  clipped at ``hst.metrics.protocols.PSNR_CAP`` (100 dB) before averaging, so an identical image counts
   as 100 dB rather than making the mean infinite; ``inf_psnr`` says whether that happened.
   SSIM and time columns are plain means.
 
@@ -41,7 +41,7 @@ PROTOCOL_NAMES = ("derain", "gopro", "realblur", "prenet")
 
 def protocol_columns(protocol: str) -> dict[str, Any]:
     """The ordered ``{column: metric}`` of a protocol; HSTError for an unknown one."""
-    from hst.metrics import PROTOCOLS
+    from hst.metrics.protocols import PROTOCOLS
 
     if protocol not in PROTOCOLS:
         raise HSTError(f"--protocol: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -84,8 +84,8 @@ def read_times(path: Path) -> dict[str, float] | None:
 
 
 def summarise(rows: list[dict[str, Any]], set_name: str, protocol: str, columns: Iterable[str]) -> dict[str, Any]:
-    """The summary row: means per column (PSNRs clipped as ``hst.metrics.mean_psnr`` does), inf count."""
-    from hst.metrics import mean_psnr
+    """The summary row: means per column (PSNRs clipped as ``hst.metrics.protocols.mean_psnr`` does), inf count."""
+    from hst.metrics.protocols import mean_psnr
 
     columns = list(columns)
     summary: dict[str, Any] = {"set": set_name, "protocol": protocol, "images": len(rows)}
@@ -169,10 +169,10 @@ def score_inputs(set_dir: str | os.PathLike, protocol: str, out_dir: str | os.Pa
     """Score a set's degraded inputs as they are (the floor a restoration must beat); write the CSVs.
 
     RealBlur's inputs are scored without alignment, as the official script does
-    (``hst.metrics.INPUT_PROTOCOL``); the summary names the protocol used."""
+    (``hst.metrics.protocols.INPUT_PROTOCOL``); the summary names the protocol used."""
     from hst.data.io import read_image
     from hst.data.pairs import list_pairs
-    from hst.metrics import INPUT_PROTOCOL
+    from hst.metrics.protocols import INPUT_PROTOCOL
 
     set_dir, out_dir = Path(set_dir), Path(out_dir)
     protocol_columns(protocol)

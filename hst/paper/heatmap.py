@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hst.checkpoint import load_model
+from hst.engine.checkpoint import load_model
 from hst.data.io import read_image
 from hst.data.pairs import list_pairs
-from hst.evaluate import to_tensor
+from hst.engine.evaluate import to_tensor
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.models import set_sampling
 from hst.models.sampler import AvgSampler
@@ -76,7 +76,7 @@ def heatmaps(checkpoints: list[str], image: np.ndarray, passes: int, seed: int =
 
 
 def plot(maps: list[tuple[str, np.ndarray]], passes: int) -> bytes:
-    from hst.plots import png_bytes, pyplot
+    from hst.paper.plots import png_bytes, pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.6), squeeze=False)

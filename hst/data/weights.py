@@ -1,4 +1,4 @@
-"""Released weights of baseline models as data: a registry (``hst/weights.yaml``), a checked download,
+"""Released weights of baseline models as data: a registry (``hst/data/weights.yaml``), a checked download,
 and recognition of a fetched file by its SHA-256 so that it loads like one of our checkpoints.
 
 ``python -m hst weights list`` prints the registry; ``python -m hst weights fetch NAME [--root DIR]
@@ -105,7 +105,7 @@ def fetch_weights(name: str, root: str | os.PathLike = DEFAULT_ROOT, *, urls: tu
     final = root / archive.file
     if final.exists():
         try:
-            verify(final, Expected(archive.type, archive.size, archive.sha256, "pinned in hst/weights.yaml"),
+            verify(final, Expected(archive.type, archive.size, archive.sha256, "pinned in hst/data/weights.yaml"),
                    archive.file, str(final))
         except DownloadError as exc:
             raise DownloadError(f"{exc}; it is already on disk: delete it to download again") from None
@@ -128,7 +128,7 @@ def to_checkpoint(weights: Weights, path: str | os.PathLike, out: str | os.PathL
     from the registry, ``released``: its name and SHA-256), so it evaluates like a model trained here."""
     import torch
 
-    from hst.checkpoint import save_checkpoint
+    from hst.engine.checkpoint import save_checkpoint
     from hst.errors import CheckpointError
     from hst.fsutil import sha256_of
     from hst.models import build_arch
@@ -146,7 +146,7 @@ def to_checkpoint(weights: Weights, path: str | os.PathLike, out: str | os.PathL
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", default=str(DEFAULT_PATH), help="the weights registry (default: hst/weights.yaml)")
+    parser.add_argument("--registry", default=str(DEFAULT_PATH), help="the weights registry (default: hst/data/weights.yaml)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("list", help="the released weights the harness knows")
     f = sub.add_parser("fetch", help="download released weights (size and sha256 checked)")

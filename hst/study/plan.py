@@ -13,6 +13,7 @@ long. Evaluation, data preparation and checkpoint writes are not counted.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import time
@@ -77,9 +78,33 @@ def train_pairs(study, name: str) -> int:
     return load_registry(study.config["data"].get("registry_override")).get(name).pairs
 
 
+@functools.cache
+def _macs_per_pixel(model_json: str) -> float:
+    """MACs per pixel of one forward pass of a run config's ``model`` section (fvcore at 32 x 32)."""
+    from hst.models import build_from_config
+    from hst.models.complexity import count_macs
+
+    return count_macs(build_from_config(json.loads(model_json)), 32)[0] / (32 * 32)
+
+
+def training_work(study, run: str) -> float:
+    """A training's work in forward MACs (iterations x batch x patch pixels x MACs per pixel): what the
+    pipeline orders its trainings by, the longest first, so that none starts last and runs alone."""
+    from hst.study.config import load_config
+
+    r = study.runs[run]
+    config = load_config(r.recipe, r.train_args())
+    data, batch = config["data"], int(config["optim"]["batch_size"])
+    iterations = config["schedule"]["iterations"]
+    if not iterations:
+        iterations = int(config["schedule"]["epochs"]) * max(train_pairs(study, r.train_set) * int(data["patches_per_image"]) // batch, 1)
+    pixels = int(data["patch_size"]) ** 2
+    return float(iterations) * batch * pixels * _macs_per_pixel(json.dumps(config["model"], sort_keys=True))
+
+
 def training_step(model: str | dict[str, Any], batch: int, size: int, device, compiled: bool = False,
                   backend: str = "inductor", overrides: dict[str, Any] | None = None):
-    """The trainer's step (:func:`hst.train.train_step`) for one model on a fixed random batch: returns
+    """The trainer's step (:func:`hst.engine.train.train_step`) for one model on a fixed random batch: returns
     step() (one optimiser step). ``model``: an HST variant ('tiny') or a run config's ``model`` section.
 
     On CUDA as the trainer runs it: bf16 autocast, channels_last, fused AdamW; float32 elsewhere.
@@ -88,7 +113,7 @@ def training_step(model: str | dict[str, Any], batch: int, size: int, device, co
     import torch
 
     from hst.models import build_from_config
-    from hst.train import train_step
+    from hst.engine.train import train_step
 
     cuda = device.type == "cuda"
     section = {"arch": "hst", "variant": model} if isinstance(model, str) else dict(model)
@@ -135,8 +160,8 @@ def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
 
 def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
     """Every training of ``study`` (``Study.runs``), sized from its recipe and its set."""
-    from hst.complexity import count_macs, count_params
-    from hst.config import load_config
+    from hst.models.complexity import count_macs, count_params
+    from hst.study.config import load_config
     from hst.models import build_from_config, model_label
 
     macs_cache: dict[str, tuple[int, int]] = {}
@@ -258,7 +283,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hst.config import load_config
+    from hst.study.config import load_config
     from hst.study import Study
 
     if args.throughput is not None and not args.throughput > 0:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from hst.errors import ConfigError
-from hst.schema import validate
+from hst.study.schema import validate
 
 SETS = ["Rain13K", "RainTrainH", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200",
         "GoPro-train", "GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J"]
@@ -103,7 +103,7 @@ SCHEMA: dict[str, Any] = _obj({
                          required=["train_set", "test_sets", "variants", "samplers"]),
     }, required=[]),
     "released": _obj({
-        "registry": {"type": ["string", "null"], "description": "the weights registry (null: hst/weights.yaml)"},
+        "registry": {"type": ["string", "null"], "description": "the weights registry (null: hst/data/weights.yaml)"},
         "evaluate": {"type": "array", "minItems": 1, "items": _obj({
             "weights": {"type": "string", "description": "a name of the weights registry (`python -m hst weights list`)"},
             "set": {"enum": sorted(PROTOCOL)}})},
@@ -176,7 +176,7 @@ class Study:
     def check_recipe(self) -> None:
         """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
         such as ``optim.lr_min`` <= ``optim.lr``); a ConfigError naming the experiment otherwise."""
-        from hst.config import build_config, read_yaml
+        from hst.study.config import build_config, read_yaml
 
         checked = set()
         for run in self.runs.values():
@@ -241,7 +241,7 @@ class Study:
         that set, else of their first) and the table's; a ConfigError naming an unknown weight."""
         if not section:
             return []
-        from hst.weights import DEFAULT_PATH, load_weights_registry
+        from hst.data.weights import DEFAULT_PATH, load_weights_registry
 
         registry = load_weights_registry(section.get("registry") or DEFAULT_PATH)
         out = []
@@ -263,7 +263,7 @@ class Study:
         return self._released
 
     def released_registry(self) -> str:
-        from hst.weights import DEFAULT_PATH
+        from hst.data.weights import DEFAULT_PATH
 
         return (self.config.get("released") or {}).get("registry") or str(DEFAULT_PATH)
 
@@ -275,7 +275,7 @@ class Study:
 
     def left_out(self) -> list[str]:
         """What the paper's tables and figures have that this study does not (empty for the full study)."""
-        from hst.tables import DEBLUR_SETS, DERAIN_SETS
+        from hst.paper.tables import DEBLUR_SETS, DERAIN_SETS
 
         ex, out = self.config["experiments"], []
         for experiment, what in EXPERIMENT_OUTPUTS.items():
@@ -304,19 +304,19 @@ class Study:
     @property
     def device(self) -> str:
         """The recipe's device ('auto', 'cpu' or 'cuda'): trainings ask the scheduler for a GPU on 'cuda'."""
-        from hst.config import load_config
+        from hst.study.config import load_config
 
         return load_config(self.recipe)["device"]
 
     def run_device(self, run: str) -> str:
         """The device of one run's recipe (a baseline's recipe is its own)."""
-        from hst.config import load_config
+        from hst.study.config import load_config
 
         return load_config(self.runs[run].recipe)["device"]
 
     def model_label(self, run: str) -> str:
         """How the tables name a run's model: 'HST-tiny', 'HST-tiny (max sampler)', 'PReNet'."""
-        from hst.config import load_config
+        from hst.study.config import load_config
         from hst.models import model_label
 
         return model_label(load_config(self.runs[run].recipe, self.runs[run].train_args())["model"])
@@ -382,9 +382,9 @@ def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
 
 def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "config", field: str = "overrides") -> None:
     """An experiment's (or a baseline's) overrides: each dotted key a value of the run-config schema
-    (hst.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
+    (hst.study.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
     the key otherwise."""
-    from hst.config import SCHEMA as RUN_SCHEMA
+    from hst.study.config import SCHEMA as RUN_SCHEMA
 
     where = f"{source}: experiments.{experiment}.{field}"
     schema, nested = _leaves_only(RUN_SCHEMA), {}
