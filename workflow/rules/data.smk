@@ -7,6 +7,7 @@ if study.source == "synthetic":
             f"{ROOT}/{{set}}/twin.json",
         log:
             f"{LOGS}/data/synth_{{set}}.log",
+        priority: lambda wc: data_priority(wc.set)
         params:
             args=lambda wc: " ".join(study.synth_args(wc.set)),
             py=PY,
@@ -28,6 +29,7 @@ else:
             py=PY,
             root=lambda wc: ROOT,
         retries: 2
+        priority: lambda wc: data_priority(wc.set)
         conda:
             CONDA_ENV
         shell:
@@ -39,6 +41,7 @@ rule check:
         lambda wc: data_ready(wc.set),
     output:
         PATHS["data_report"],
+    priority: lambda wc: data_priority(wc.set)
     log:
         f"{LOGS}/data/check_{{set}}.log",
     params:
@@ -57,6 +60,7 @@ rule prepare:
         report=PATHS["data_report"],
     output:
         f"{ROOT}/_cache/{{set}}/index.json",
+    priority: lambda wc: data_priority(wc.set)
     log:
         f"{LOGS}/data/prepare_{{set}}.log",
     params:
