@@ -209,3 +209,19 @@ def test_table2_lists_the_studys_sets_only(tmp_path):
         (tmp_path / "data" / f"{name}.json").write_text(json.dumps(report))
     df, _, _ = table2(res)
     assert list(df["set"]) == ["Rain13K", "Rain100H"]
+
+
+def test_long_results_hold_every_number_at_full_precision(results):
+    from hst.paper.tables import RESULTS_COLUMNS, long_results
+
+    df = long_results(results)
+    assert list(df.columns) == RESULTS_COLUMNS
+    prenet = df[(df.run == "ablation-prenet-s1") & (df.metric == "psnr")].iloc[0]
+    assert prenet.value == 21.1 and prenet.model == "PReNet" and prenet.baseline == "prenet" and prenet.seed == 1
+    hst = df[(df.run == "derain-tiny-s1") & (df.set == "Rain100L") & (df.metric == "psnr")].iloc[0]
+    assert hst.value == 25.0 + 2 + 1 and hst.model == "HST-tiny" and hst.experiment == "derain"
+    assert set(df[df.kind == "input"].set) == set(results.runs["derain-tiny-s0"]["test_sets"]) | {"GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J"}
+    seconds = df[(df.metric == "train_seconds") & (df.group == "ablation-double-stochastic")]
+    assert sorted(seconds.value) == [200.0, 201.0, 202.0]
+    # One row per (run, set, metric): nothing counted twice.
+    assert not df.duplicated(["kind", "run", "set", "protocol", "metric"]).any()

@@ -25,7 +25,7 @@ import pandas as pd
 from hst.errors import DataError
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.paper import claims as claims_
-from hst.paper.tables import NOT_IN_STUDY, is_configuration_row, is_per_seed_row, read_csv, read_json
+from hst.paper.tables import NOT_IN_STUDY, read_csv, read_json
 
 PAPER_CLAIMS = {"params": claims_.PARAM_REDUCTION, "time": claims_.TIME_REDUCTION, "avg_gain": claims_.AVG_GAIN,
                 "test100_gain": claims_.TEST100_GAIN}
@@ -90,33 +90,48 @@ def _key(name: str) -> str:
     return name.split("(")[0].split("[")[0].strip().lower()
 
 
+def harness_psnr(results: pd.DataFrame, model: str, experiment: str, sets: list[str]) -> float | None:
+    """Mean over seeds of one model's mean PSNR over ``sets`` in one experiment, from ``results.csv``
+    (full precision); None when the study has no such run on all of them."""
+    rows = results[(results["kind"] == "run") & (results["experiment"] == experiment) & (results["model"] == model)
+                   & (results["metric"] == "psnr") & (results["set"].isin(sets))]
+    per_seed = rows.groupby("seed")["value"].agg(["mean", "count"])
+    per_seed = per_seed[per_seed["count"] == len(sets)]
+    return None if per_seed.empty else float(per_seed["mean"].mean())
+
+
 def cost_points(tables: str | Path) -> pd.DataFrame:
     """Points for the cost/quality plot from Tables 1, 3, 4: every method with a parameter count
-    and a PSNR on the deraining average (Table 3) or on GoPro (Table 4)."""
+    and a PSNR on the deraining average (Table 3) or on GoPro (Table 4); the models trained here
+    from ``results.csv`` (full precision), the published ones from the tables."""
+    from hst.paper.tables import DERAIN_SETS
+
     tables = Path(tables)
     t1 = read_csv(tables / "table1.csv")
-    quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "deraining"),
-               "deblurring: GoPro PSNR (RGB)": (read_csv(tables / "table4.csv"), "GoPro PSNR", "deblurring")}
+    results = read_csv(tables / "results.csv")
+    quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "deraining",
+                                                       "derain", DERAIN_SETS),
+               "deblurring: GoPro PSNR (RGB)": (read_csv(tables / "table4.csv"), "GoPro PSNR", "deblurring",
+                                                "deblur", ["GoPro-test"])}
     rows = []
-    for task, (table, column, config_word) in quality.items():
+    for task, (table, column, config_word, experiment, sets) in quality.items():
         if column not in table:
             continue
         for _, c in t1.iterrows():
             name = str(c["model"])
             if "(" in name and config_word not in name:
                 continue  # e.g. MPRNet's deblurring config on the deraining plot
-            match = table[table["method"].map(_key) == _key(name)]
-            # Trained here: the rows labelled 'HST-tiny [synthetic twins]', 'PReNet [retrained here]' etc.
-            harness = table[table["method"].astype(str).str.startswith(name + " [")]
-            ours = name.startswith("HST") or not harness.empty
-            if ours:
-                match = harness[harness["method"].map(is_configuration_row).astype(bool)]  # mean row, not per seed
-            psnr = pd.to_numeric(match[column], errors="coerce").dropna()
-            if psnr.empty:
+            ours = harness_psnr(results, name, experiment, sets)
+            if ours is None and not name.startswith("HST"):  # a published row (HST has none of its own)
+                psnr = pd.to_numeric(table[table["method"].map(_key) == _key(name)][column], errors="coerce").dropna()
+                value = float(psnr.iloc[0]) if not psnr.empty else None
+            else:
+                value = ours
+            if value is None:
                 continue
-            rows.append({"method": name, "task": task, "psnr": float(psnr.iloc[0]),
+            rows.append({"method": name, "task": task, "psnr": value,
                          "params": float(c["params"]), "gmacs": pd.to_numeric(c.get("gmacs_256"), errors="coerce"),
-                         "ours": ours})
+                         "ours": ours is not None})
     return pd.DataFrame(rows, columns=["method", "task", "psnr", "params", "gmacs", "ours"])
 
 
@@ -135,42 +150,45 @@ def _num(row: pd.Series | None, column: str) -> float | None:
 
 
 def claims(tables: str | Path, real: bool) -> list[dict[str, str]]:
-    """The paper's four checkable claims and this study's reading of each, from the tables stage's CSVs.
+    """The paper's four checkable claims and this study's reading of each, from the tables stage's
+    ``results.csv`` (full precision) and Table 1 (parameters), with the published rows of Table 3.
 
     ``real``: the study scored the real sets. Only then are its PSNRs set against the published
     ones; a synthetic twin's number minus a real set's number measures nothing."""
+    from hst.paper.tables import DERAIN_SETS
+
     tables = Path(tables)
-    t1, t3, t5 = (read_csv(tables / f"table{i}.csv") for i in (1, 3, 5))
+    t1, t3 = read_csv(tables / "table1.csv"), read_csv(tables / "table3.csv")
+    results = read_csv(tables / "results.csv")
     out = []
     p_tiny, p_double = _num(_row(t1, "model", "HST-tiny"), "params"), _num(_row(t1, "model", "HST-double"), "params")
     ours = (f"{100 * (1 - p_tiny / p_double):.1f}% ({int(p_tiny):,} vs {int(p_double):,})"
             if p_tiny and p_double else NOT_IN_STUDY)
     out.append({"claim": "HST-tiny has fewer parameters than HST-double", "paper": f"{PAPER_CLAIMS['params']}%",
                 "ours": ours, "from": "Table 1 (default reading of the open choices; see the readings below)"})
-    col = "training time (s)"
-    if "seeds" in t5:  # each configuration's own row (with several seeds the CSV also holds one row per seed)
-        t5 = t5[~t5["seeds"].map(is_per_seed_row).astype(bool)]
-    t_tiny, t_double = _num(_row(t5, "model", "HST-tiny"), col), _num(_row(t5, "model", "HST-double"), col)
-    ours = (f"{100 * (1 - t_tiny / t_double):.1f}% ({t_tiny:.1f} s vs {t_double:.1f} s)"
-            if t_tiny and t_double else f"{NOT_IN_STUDY} (Table 5 has no training time of HST-tiny and HST-double)")
+    seconds = results[(results["kind"] == "run") & (results["metric"] == "train_seconds")]
+    t_tiny, t_double = (seconds[seconds["group"] == f"ablation-{v}-stochastic"]["value"] for v in ("tiny", "double"))
+    ours = (f"{100 * (1 - t_tiny.mean() / t_double.mean()):.1f}% ({t_tiny.mean():.1f} s vs {t_double.mean():.1f} s)"
+            if len(t_tiny) and len(t_double) else f"{NOT_IN_STUDY} (Table 5 has no training time of HST-tiny and HST-double)")
     out.append({"claim": "HST-tiny trains in less time than HST-double", "paper": f"{PAPER_CLAIMS['time']}%",
                 "ours": ours, "from": "Table 5 (run.json train_seconds)"})
-    hst = t3[t3["method"].astype(str).str.startswith("HST-")]
-    hst = hst[hst["method"].map(is_configuration_row).astype(bool)]  # the mean row where several seeds
+    hst = results[(results["kind"] == "run") & (results["experiment"] == "derain") & (results["baseline"].isna())]
+    model = None if hst.empty else str(hst["model"].iloc[0])
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
-    for key, column, against in (("avg_gain", "Average PSNR", "PreNet"), ("test100_gain", "Test100 PSNR", None)):
+    for key, column, against, sets in (("avg_gain", "Average PSNR", "PreNet", DERAIN_SETS),
+                                       ("test100_gain", "Test100 PSNR", None, ["Test100"])):
         ours = NOT_IN_STUDY
-        value = None if hst.empty else _num(hst.iloc[0], column)
+        value = None if model is None else harness_psnr(results, model, "derain", sets)
         if value is not None and not real:
-            ours = (f"not comparable: {hst.iloc[0]['method']} {value:.2f} dB is on synthetic twins, the published "
+            ours = (f"not comparable: {model} {value:.2f} dB is on synthetic twins, the published "
                     "numbers on the real sets (no difference computed)")
         elif value is not None:
             pool = baselines[baselines["method"] == against] if against else baselines
             best = pool.loc[pd.to_numeric(pool[column]).idxmax()]
-            ours = f"{value - float(best[column]):+.2f} dB ({hst.iloc[0]['method']} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
+            ours = f"{value - float(best[column]):+.2f} dB ({model} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
         what = "average over the five sets, over PreNet" if against else "on Test100, over the best method of Table 3"
         out.append({"claim": f"HST's PSNR gain {what}", "paper": f"+{PAPER_CLAIMS[key]:.2f} dB", "ours": ours,
-                    "from": f"Table 3 ({column})"})
+                    "from": f"Table 3 ({column}; results.csv at full precision)"})
     return out
 
 

@@ -535,6 +535,38 @@ def table6(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     return _fmt(_long_frame(csv_rows, False), digits), notes, _fmt(_long_frame(md_rows, False), digits)
 
 
+RESULTS_COLUMNS = ["kind", "run", "experiment", "group", "model", "baseline", "seed", "set", "protocol", "metric", "value"]
+
+
+def long_results(res: Results) -> pd.DataFrame:
+    """Every number the tables are made of, one per row at full precision (``results.csv``): each run's
+    mean PSNR and SSIM per test set, its training seconds and parameters, each degraded input's scores,
+    each released weight's scores under each protocol. The tables round; the report's claims and plots
+    read this."""
+    rows = []
+    for name, run in res.runs.items():
+        base = {"kind": "run", "run": name, "experiment": run["experiment"], "group": run.get("group") or name,
+                "model": _model_name(res, name) if run.get("baseline") else _hst_label(res, name).split(" [")[0],
+                "baseline": run.get("baseline") or "", "seed": res.seed(name)}
+        record = res.run_records[name]
+        for metric in ("train_seconds", "params"):
+            rows.append({**base, "set": "", "protocol": "", "metric": metric, "value": float(record[metric])})
+        for s in run["test_sets"]:
+            summ = res.summary(name, s)
+            rows += [{**base, "set": s, "protocol": summ["protocol"], "metric": m, "value": float(summ[m])}
+                     for m in ("psnr", "ssim")]
+    for s in dict.fromkeys(x for r in res.runs.values() for x in r["test_sets"]):
+        summ = res.summary("input", s)
+        rows += [{"kind": "input", "run": "input", "set": s, "protocol": summ["protocol"], "metric": m,
+                  "value": float(summ[m])} for m in ("psnr", "ssim")]
+    for r in res.study.get("released", []):
+        for protocol in r["protocols"]:
+            summ = read_csv(res.root / "released" / r["weights"] / r["set"] / protocol / "summary.csv").iloc[0]
+            rows += [{"kind": "released", "run": r["weights"], "model": r["arch"], "set": r["set"], "protocol": protocol,
+                      "metric": m, "value": float(summ[m])} for m in ("psnr", "ssim")]
+    return pd.DataFrame(rows).reindex(columns=RESULTS_COLUMNS)
+
+
 def released_table(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     """Released weights scored here (released.evaluate): the authors' published figure, the figure here under
     their protocol, and under the protocol of the paper's tables (the study.json of the pipeline says which)."""
@@ -583,7 +615,9 @@ def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path 
         df, notes, md = build(res)
         write_table(out, name, title, header, df, notes, md)
         written += [out / f"{name}.csv", out / f"{name}.md"]
-    return written
+    comment = "".join(f"# {line}\n" for line in ["every number of the tables at full precision (hst.paper.tables.long_results)", *header])
+    atomic_write_text(out / "results.csv", comment + long_results(res).to_csv(index=False, float_format="%.10g"))
+    return written + [out / "results.csv"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -66,7 +66,7 @@ HEAT_RUNS = study.heatmap_runs()
 
 
 def tables_outputs():
-    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")] + [f"{PATHS['tables']}/results.csv"]
     if HEAT_RUNS:
         out.append(f"{PATHS['tables']}/fig6_heatmap.png")
     if panel_evaluations(study):

@@ -42,7 +42,7 @@ rule report_curves:
 
 rule report_cost:
     input:
-        tables=[f"{PATHS['tables']}/table{i}.csv" for i in (1, 3, 4)],
+        tables=[f"{PATHS['tables']}/table{i}.csv" for i in (1, 3, 4)] + [f"{PATHS['tables']}/results.csv"],
     output:
         report(f"{REPORT}/cost_quality.png", caption="../report/cost.rst", category="2 Figures",
                labels={"figure": "cost / quality"}),
@@ -79,7 +79,7 @@ rule report_psnr:
 rule report_claims:
     input:
         study=PATHS["study"],
-        tables=[f"{PATHS['tables']}/table{i}.csv" for i in (1, 3, 5)],
+        tables=[f"{PATHS['tables']}/table{i}.csv" for i in (1, 3)] + [f"{PATHS['tables']}/results.csv"],
         readings=f"{RESULTS}/complexity/readings.csv",
     output:
         report(f"{REPORT}/claims.html", caption="../report/claims.rst", category="4 Claims",

@@ -53,11 +53,12 @@ rule tables:
         runs=expand(f"{PATHS['run']}/model.pt", run=list(study.runs)),
     output:
         [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")],
+        results=f"{PATHS['tables']}/results.csv",  # every number of the tables, full precision
     log:
         f"{LOGS}/tables.log",
     params:
         py=PY,
-        out=lambda wc, output: os.path.dirname(output[0]),
+        out=lambda wc, output: os.path.dirname(output.results),
         baselines=f"{workflow.basedir}/baselines",
     conda:
         CONDA_ENV
