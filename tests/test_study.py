@@ -27,7 +27,7 @@ def test_default_study_runs_each_training_once():
     assert prenet.recipe == "config/recipes/prenet-synthetic.yaml" and prenet.baseline == "prenet"
     assert prenet.train_args() == ["schedule.iterations=100", "seed=1"] and prenet.test_sets == ("Rain100H",)
     assert study.model_label("ablation-prenet-s1") == "PReNet" and study.model_label("ablation-tiny-max-s0") == "HST-tiny (max sampler)"
-    assert study.runs["derain-prenet"].train_args() == ["schedule.iterations=900"]
+    assert study.runs["derain-prenet"].train_args() == ["schedule.iterations=600"]
     assert study.protocol("RealBlur-J") == "realblur" and study.protocol("HIDE") == "gopro"
     assert study.protocol("Test100") == "derain"
     assert set(study.sets) == {"Rain13K", "GoPro-train", "RainTrainH", "Test100", "Rain100H", "Rain100L",
