@@ -14,7 +14,7 @@ from hst.errors import HSTError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "complexity": ("hst.models.complexity", "parameters and MACs of HST-tiny / HST-double (Table 1)"),
+    "complexity": ("hst.models.complexity", "parameters and MACs of HST-tiny, HST-double and the baselines (Table 1)"),
     "data": ("hst.data.cli", "fetch, synthesise, check and prepare datasets"),
     "train": ("hst.engine.train", "train a model from a run config"),
     "evaluate": ("hst.engine.evaluate", "restore every image of a set and score it"),

@@ -1,4 +1,5 @@
-"""The trainer (paper Sec. 4.1): AdamW, per-iteration cosine decay, L1 loss; resumable bit for bit on the CPU.
+"""The trainer (paper Sec. 4.1): AdamW with per-iteration cosine (or step) decay, the loss by name (L1 for
+HST), any registered architecture (``model.arch``); resumable bit for bit on the CPU.
 
 ``python -m hst train --config RUN.yaml --out RUNDIR [--set KEY=VALUE ...]``
 
