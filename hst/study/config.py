@@ -260,20 +260,14 @@ def build_config(user: dict[str, Any] | None = None, overrides: Iterable[str] = 
             config["schedule"]["iterations"] = None
     for path, value in parsed:
         _set_path(config, path, value)
-    model = config.get("model")
-    if isinstance(model, dict) and model.get("arch") in _arch_names():  # the architecture's defaults under its options
-        from hst.models import ARCHS
+    from hst.models import ARCHS
 
+    model = config.get("model")
+    if isinstance(model, dict) and model.get("arch") in ARCHS:  # the architecture's defaults under its options
         config["model"] = {"arch": model["arch"], **ARCHS[model["arch"]].defaults,
                            **{k: v for k, v in model.items() if k != "arch"}}
     validate(config)
     return config
-
-
-def _arch_names() -> list[str]:
-    from hst.models import ARCHS
-
-    return list(ARCHS)
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
