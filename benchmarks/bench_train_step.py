@@ -6,6 +6,14 @@ HST-tiny against the untuned network of ../shared/bench/naive_hst.py (HST-tiny w
 Prints images/s (median step) for each variant and their ratio, measured interleaved in the same run;
 then, when the untuned model is there, the ratio HST-tiny / untuned at batch 8, 32x32, 1 thread (the
 default study's shape) and batch 8, 128x128, 2 threads, each interleaved in the same run.
+
+HST's step is the trainer's (``hst.engine.train.train_step`` as ``hst.study.plan.training_step`` sets
+it up); the untuned network's is a plain loop (zero_grad, forward, L1, backward, AdamW).
+
+The untuned step at 128x128 depends on the process's history: on this project's machine it did
+1.97 images/s in a fresh process (``step_ratio.py``) and 2.81 after this script's HST-tiny /
+HST-double rows, while HST-tiny's stayed at 3.4-3.8 (the untuned network allocates more large
+tensors, and fresh memory costs page faults). Compare ratios within one script, not across them.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from hst.models import build_model
+from hst.study.plan import training_step
 
 
 # The untuned yardstick lives outside the repository (it is not the project's code): ../shared/bench/.
@@ -26,9 +34,23 @@ UNTUNED = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "nai
 RATIO_SHAPES = ((8, 32, 1), (8, 128, 2))
 
 
-def make_step(variant: str, batch: int, size: int, model: torch.nn.Module | None = None):
+def make_step(variant: str, batch: int, size: int):
+    """A timed step of HST-``variant`` as the trainer takes it."""
+    train = training_step(variant, batch, size, torch.device("cpu"))
+
+    def step() -> float:
+        t0 = time.perf_counter()
+        train()
+        return time.perf_counter() - t0
+
+    step()  # warm-up
+    return step
+
+
+def plain_step(model: torch.nn.Module, batch: int, size: int):
+    """A timed step of ``model`` in a plain loop: zero_grad, forward, L1 loss, backward, AdamW."""
     torch.manual_seed(0)
-    model = (build_model(variant) if model is None else model).train()
+    model = model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02)
     x, y = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
 
@@ -62,7 +84,7 @@ def untuned_ratios(path: Path, n: int) -> None:
     spec.loader.exec_module(naive)
     for batch, size, threads in RATIO_SHAPES:
         torch.set_num_threads(threads)
-        steps = {"tiny": make_step("tiny", batch, size), "untuned": make_step("untuned", batch, size, naive.NaiveHST())}
+        steps = {"tiny": make_step("tiny", batch, size), "untuned": plain_step(naive.NaiveHST(), batch, size)}
         rates = interleaved(steps, n, batch)
         print(f"HST-tiny {rates['tiny']:.2f} vs untuned {rates['untuned']:.2f} images/s: "
               f"{rates['tiny'] / rates['untuned']:.2f}x (batch {batch}, {size}x{size}, {threads} threads; untuned: {path})")
@@ -76,6 +98,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--untuned", type=Path, default=UNTUNED, help="naive_hst.py, the untuned yardstick (default: %(default)s)")
     args = ap.parse_args()
+    print(f"# torch {torch.__version__}, CPU {args.threads} threads")
     torch.set_num_threads(args.threads)
     steps = {v: make_step(v, args.batch, args.size) for v in ("tiny", "double")}
     rates = interleaved(steps, args.steps, args.batch)

@@ -22,23 +22,26 @@ class GDFN(nn.Module):
         self.inference_slices = inference_slices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or self.inference_slices <= 1:
-            a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-            return self.project_out(F.gelu(a) * b)
-        return self._forward_sliced(x)
-
-    def _forward_sliced(self, x: torch.Tensor) -> torch.Tensor:
-        h, n = self.hidden, self.inference_slices
+        h = self.hidden
+        n = 1 if torch.is_grad_enabled() else max(self.inference_slices, 1)
         bounds = [h * i // n for i in range(n + 1)]
         out = None
         for lo, hi in zip(bounds, bounds[1:]):
-            idx = torch.cat([torch.arange(lo, hi), torch.arange(h + lo, h + hi)]).to(x.device)
-            w_in, w_dw = self.project_in.weight[idx], self.dwconv.weight[idx]
-            b_in = None if self.project_in.bias is None else self.project_in.bias[idx]
-            b_dw = None if self.dwconv.bias is None else self.dwconv.bias[idx]
-            a, b = F.conv2d(F.conv2d(x, w_in, b_in), w_dw, b_dw, padding=1, groups=len(idx)).chunk(2, dim=1)
-            part = F.conv2d(F.gelu(a) * b, self.project_out.weight[:, lo:hi])
+            part = self._gated(x, lo, hi)
             out = part if out is None else out.add_(part)
         if self.project_out.bias is not None:
             out = out + self.project_out.bias.view(1, -1, 1, 1)
         return out
+
+    def _gated(self, x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        """project_out's share of hidden channels lo..hi: the gate half a and the value half b are each
+        computed by their own convolutions on slices of the parameters (the function of the 2 x hidden
+        convolution and chunk, without the strided halves and the concatenation in the backward)."""
+        a = self._half(x, lo, hi)
+        b = self._half(x, self.hidden + lo, self.hidden + hi)
+        return F.conv2d(F.gelu(a) * b, self.project_out.weight[:, lo:hi])
+
+    def _half(self, x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        pin, dw = self.project_in, self.dwconv
+        y = F.conv2d(x, pin.weight[lo:hi], None if pin.bias is None else pin.bias[lo:hi])
+        return F.conv2d(y, dw.weight[lo:hi], None if dw.bias is None else dw.bias[lo:hi], padding=1, groups=hi - lo)

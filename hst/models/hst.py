@@ -101,6 +101,10 @@ class HST(nn.Module):
         self.head = nn.Conv2d(dim * decoder0_width, in_channels, 3, padding=1, bias=bias)
         if zero_head:  # our choice for short trainings: M = 0 at start, so I' = I until the model learns
             nn.init.zeros_(self.head.weight)
+        # The convolution weights are stored channels-last (O x kh x kw x I in memory), as the activations
+        # are kept: otherwise every convolution reorders its weight on every call (forward and backward),
+        # about a tenth of a CPU training step at 32x32. Values, state_dict keys and shapes are unchanged.
+        self.to(memory_format=torch.channels_last)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hst.models import GDFN, LGLBlock, LocalAggregation, LocalPropagation
 from hst.models.norm import LayerNorm2d
@@ -41,6 +42,48 @@ def test_gdfn_sliced_inference_equals_the_whole(bias):
     with torch.no_grad():
         sliced = g(x)
     torch.testing.assert_close(sliced, whole.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gdfn_equals_restormers_formula_in_outputs_and_gradients(bias, channels_last):
+    # GDFN computes its halves a and b with their own convolutions on slices of the parameters; the
+    # function is Restormer's: one 2 x hidden 1x1 conv, the depth-wise conv, chunk, GELU(a) * b, 1x1.
+    torch.manual_seed(0)
+    g = GDFN(16, bias=bias)
+    if bias:
+        with torch.no_grad():
+            for p in g.parameters():
+                p.normal_()
+    x = torch.randn(2, 16, 9, 11)
+    if channels_last:
+        g = g.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    weights = torch.randn(2, 16, 9, 11)
+
+    def grads(fn):
+        g.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_()
+        out = fn(xi)
+        (out * weights).sum().backward()
+        return out.detach(), xi.grad, [p.grad.clone() for p in g.parameters()]
+
+    def formula(t):
+        a, b = F.conv2d(F.conv2d(t, g.project_in.weight, g.project_in.bias), g.dwconv.weight, g.dwconv.bias,
+                        padding=1, groups=2 * g.hidden).chunk(2, dim=1)
+        return F.conv2d(F.gelu(a) * b, g.project_out.weight, g.project_out.bias)
+
+    def close(a, b):  # float32 rounding of sums in another order: relative to the tensor's scale
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max(), ((a - b).abs().max(), b.abs().max())
+
+    out, gx, gp = grads(g)
+    ref, rgx, rgp = grads(formula)
+    close(out, ref)
+    close(gx, rgx)
+    for a, b in zip(gp, rgp):
+        close(a, b)
+    with torch.no_grad():  # the sliced inference path
+        close(g(x), ref)
 
 
 def test_lgl_block_follows_the_three_residual_equations():

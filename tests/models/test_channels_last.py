@@ -1,6 +1,10 @@
-"""HST keeps its activations channels-last with a fused LayerNorm (for speed): the same function as
-the plain NCHW computation (var_mean LayerNorm, NCHW gather, explicit softmax attention), checked here
-on the same weights, input and sampler draws; and LayerNorm statistics in float32 under autocast."""
+"""HST keeps its activations and convolution weights channels-last, with a fused LayerNorm and GDFN's
+two halves computed apart (for speed): the same function as the plain NCHW computation (NCHW weights,
+var_mean LayerNorm, NCHW gather, explicit softmax attention, GDFN's 2 x hidden convolution and chunk),
+checked here on the same weights, input and sampler draws; and LayerNorm statistics in float32 under
+autocast."""
+
+import copy
 
 import pytest
 import torch
@@ -34,12 +38,17 @@ def ref_gsa(g, x):
     return (att @ v).transpose(-1, -2).reshape(b, c, h, w)
 
 
+def ref_gdfn(g, x):
+    a, b = g.dwconv(g.project_in(x)).chunk(2, dim=1)  # Restormer's GDFN as written
+    return g.project_out(F.gelu(a) * b)
+
+
 def ref_block(blk, x):
     la = blk.la.body
     y = la[4](ref_ln(la[3], la[2](la[1](ref_ln(la[0], x)))))
     x = x + y
     x = x + blk.lp(ref_gsa(blk.gsa, ref_ln(blk.norm1, x)))
-    return x + blk.ffn(ref_ln(blk.norm2, x))
+    return x + ref_gdfn(blk.ffn, ref_ln(blk.norm2, x))
 
 
 def ref_stage(stage, x):
@@ -72,14 +81,25 @@ def _run(fn, model, x, seed):
     return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
+def plain_copy(model):
+    """The same model with every weight in the plain contiguous (NCHW) layout."""
+    plain = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.data = p.data.contiguous()
+    assert all(p.is_contiguous() for p in plain.parameters())
+    return plain
+
+
 def _compare(model, x, mode):
-    model.train(mode == "train")
-    if mode != "train":
-        set_sampling(model, mode, seed=3)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+    plain = plain_copy(model)
+    for m in (model, plain):
+        m.train(mode == "train")
+        if mode != "train":
+            set_sampling(m, mode, seed=3)  # the reference draws the same inference offsets
     out, grads = _run(model, model, x, seed=11)
-    if mode != "train":
-        set_sampling(model, mode, seed=3)  # the reference draws the same inference offsets
-    ref_out, ref_grads = _run(lambda t: ref_hst(model, t), model, x, seed=11)
+    ref_out, ref_grads = _run(lambda t: ref_hst(plain, t), plain, x, seed=11)
     torch.testing.assert_close(out, ref_out, atol=2e-5, rtol=1e-4)
     assert grads.keys() == ref_grads.keys()
     for name in grads:
