@@ -8,7 +8,7 @@ is present and each metric is within its tolerance. Two kinds of rows, two toler
   metrics. :data:`TOLERANCES` (0.05 dB, 0.002 SSIM) covers the twins' OpenCV arithmetic on another
   CPU and still catches the metric bugs the check exists for (a Y conversion without MATLAB's
   rounding moves these rows by about 0.02-0.2 dB, a wrong protocol by dBs).
-* Trained rows (every run): :data:`TRAINED_TOLERANCES` (2.0 dB, 0.02 SSIM). The study is seeded
+* Trained rows (every run): :data:`TRAINED_TOLERANCES` (2.0 dB, 0.05 SSIM). The study is seeded
   and deterministic on the CPU, so on the same machine image a rerun reproduces the reference
   exactly (CI runs on such a machine). On another CPU, other kernels sum in another order and a
   training amplifies that over its iterations. Measured (results/reference/README.md): retraining
@@ -16,7 +16,10 @@ is present and each metric is within its tolerance. Two kinds of rows, two toler
   ONEDNN_MAX_CPU_ISA=AVX2, a stand-in for an Intel Xeon's other kernels) moved the default
   study's 900-iteration runs' set means by up to 0.74 dB PSNR (derain-tiny on the Rain100H twin)
   and 0.0062 SSIM; the study before the disjoint twins moved by up to 0.40 dB, a 100-iteration
-  ablation run by 0.004 dB. The tolerances are about 2.5x the largest of those. They catch a
+  ablation run by 0.004 dB. A change of the model's code that keeps its function but sums in
+  another order (7c2f8b2: channels-last weights, GDFN's halves apart) moved the 600-iteration
+  deraining run by up to 0.88 dB and 0.0176 SSIM (Rain100H twin). The tolerances are 2.3x and
+  2.8x the largest of those. They catch a
   broken model, trainer or recipe on the deraining runs (dBs: the model that darkened every
   image lost 6.5 dB on Rain100L; an identity model would lose 5.5-9.5 dB; the deblurring run
   gains only 0.4-0.7 dB on GoPro/HIDE, so there only RealBlur's 3.6-4.4 dB would show it), not the
@@ -38,7 +41,7 @@ from hst.errors import DataError, HSTError
 from hst.fsutil import atomic_write_text
 
 TOLERANCES = {"psnr": 0.05, "ssim": 0.002}  # rows of the degraded inputs (run "input")
-TRAINED_TOLERANCES = {"psnr": 2.0, "ssim": 0.02}  # rows of trained runs
+TRAINED_TOLERANCES = {"psnr": 2.0, "ssim": 0.05}  # rows of trained runs
 KEY = ["run", "set"]
 
 
