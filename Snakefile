@@ -7,7 +7,6 @@ import os
 
 from hst.errors import HSTError
 from hst.study import Study
-from hst.paper.visual import panel_evaluations
 
 
 # The default study, unless --configfile names another: that one then stands alone (Snakemake

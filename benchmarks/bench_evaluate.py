@@ -5,7 +5,7 @@
 
 Makes a synthetic Rain100H-shaped set (``hst.data.synth``, heavy rain on scikit-image's samples),
 runs ``hst.engine.evaluate.evaluate`` with ``score=False`` (restoration, PNG writing, times.csv), then
-``hst.metrics.score.score_dir`` on the saved PNGs, and prints: the model time per image (what times.csv
+``hst.engine.score.score_dir`` on the saved PNGs, and prints: the model time per image (what times.csv
 holds), the wall time of the inference step (with reading and PNG writing), and the wall time
 of scoring. Without ``--checkpoint`` an untrained HST-tiny is used (the time does not depend
 on the weights).
@@ -26,7 +26,7 @@ from hst.engine.checkpoint import save_checkpoint
 from hst.data.synth import make_twin
 from hst.envinfo import device_info, resolve_device
 from hst.engine.evaluate import evaluate
-from hst.metrics.score import score_dir
+from hst.engine.score import score_dir
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -39,7 +39,8 @@ def rainy_image(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def gap(args: argparse.Namespace) -> None:
-    from hst.engine.evaluate import Restorer, to_uint8
+    from hst.engine.restorer import Restorer
+    from hst.engine.tensors import to_uint8
     from hst.metrics.protocols import psnr_rgb, psnr_y
 
     torch.set_num_threads(args.threads)

@@ -1,6 +1,10 @@
-"""HST: the hierarchical sparse transformer for lightweight image restoration (Shi et al., EURASIP JASP 2023)."""
+"""HST: the hierarchical sparse transformer for lightweight image restoration (Shi et al., EURASIP JASP 2023).
 
-__version__ = "0.1.0"
+The package's front door: like the command line (``hst.cli``), it may reach any layer; everything else
+keeps the layer order of docs/architecture.md.
+"""
+
+from hst.version import __version__
 
 
 def build_model(variant: str = "tiny", **overrides):

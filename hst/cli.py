@@ -18,14 +18,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("hst.data.cli", "fetch, synthesise, check and prepare datasets"),
     "train": ("hst.engine.train", "train a model from a run config"),
     "evaluate": ("hst.engine.evaluate", "restore every image of a set and score it"),
-    "score": ("hst.metrics.score", "score saved restorations against targets, without the model"),
+    "score": ("hst.engine.score", "score saved restorations against targets, without the model"),
     "restore": ("hst.engine.restore", "restore your own images with a checkpoint"),
     "tables": ("hst.paper.tables", "build the paper's tables from per-run CSVs"),
     "heatmap": ("hst.paper.heatmap", "Fig. 6: how often each position is sampled"),
     "visual": ("hst.paper.visual", "Figs. 7-8: input / HST / target crops of every test set"),
     "report": ("hst.paper.report", "the pieces of the HTML report: tables as HTML, curves, cost/quality, claims, times"),
     "regression": ("hst.paper.regression", "compare a run's metrics with the committed reference"),
-    "weights": ("hst.data.weights", "released weights of baseline models: list, fetch (checked, resumable)"),
+    "weights": ("hst.engine.released", "released weights of baseline models: list, fetch (checked, resumable)"),
     "plan": ("hst.study.plan", "what a study costs before it starts: trainings, time, downloads, disk"),
 }
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-import hst
+from hst.version import __version__
 
-REPO_ROOT = Path(hst.__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,7 +68,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
 def versions() -> dict[str, str | None]:
     """Versions of Python, the harness and the libraries that affect its numbers (None if not installed)."""
-    out = {"python": sys.version.split()[0], "platform": platform.platform(), "hst": hst.__version__, "torch": str(torch.__version__)}
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "hst": __version__, "torch": str(torch.__version__)}
     for dist in ("numpy", "pillow", "scikit-image", "scipy", "opencv-python-headless"):
         try:
             out[dist] = metadata.version(dist)

@@ -7,20 +7,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
-import yaml
-
 from hst.errors import ConfigError
+from hst.metrics.protocols import PROTOCOL_NAMES
+from hst.schema import read_yaml, validate
 
 DEFAULT_PATH = Path(__file__).with_name("registry.yaml")
 OVERRIDE_ENV = "HST_REGISTRY_OVERRIDE"
-SET_NAMES = (
-    "Rain13K", "RainTrainH", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200",
-    "GoPro-train", "GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J",
-)  # fmt: skip
+TASKS = ("derain", "deblur")
 ARCHIVE_TYPES = ("zip", "tar", "tar.gz", "auto")
 
-_SOURCE = {
+SOURCE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["kind"],
@@ -62,7 +58,7 @@ _ARCHIVE = {
         "size": {"type": ["integer", "null"], "minimum": 1},
         "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
         "hash_status": {"enum": ["verified", "third-party", "unknown"]},
-        "sources": {"type": "array", "items": _SOURCE},
+        "sources": {"type": "array", "items": SOURCE_SCHEMA},
         "note": {"type": "string"},
     },
 }
@@ -71,11 +67,13 @@ _SET = {
     "additionalProperties": False,
     "required": ["task", "split", "pairs", "copies"],
     "properties": {
-        "task": {"enum": ["derain", "deblur"]},
+        "task": {"enum": list(TASKS)},
         "split": {"enum": ["train", "test"]},
+        "protocol": {"enum": list(PROTOCOL_NAMES)},
+        "label": {"type": "string", "minLength": 1},
         "pairs": {"type": "integer", "minimum": 1},
         "note": {"type": "string"},
-        "sources": {"type": "array", "items": _SOURCE},
+        "sources": {"type": "array", "items": SOURCE_SCHEMA},
         "copies": {
             "type": "array",
             "minItems": 1,
@@ -165,6 +163,12 @@ class DataSet:
     copies: tuple[Copy, ...]
     sources: tuple[Source, ...] = ()
     note: str = ""
+    protocol: str | None = None  # how a test set is scored
+    label: str = ""  # its name in the tables (default: its name)
+
+    @property
+    def table_label(self) -> str:
+        return self.label or self.name
 
 
 @dataclass
@@ -181,34 +185,22 @@ class Registry:
             raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(self.sets)}")
         return self.sets[name]
 
+    def test_sets(self, task: str) -> list[str]:
+        """The test sets of ``task``, in registry order: the columns of its table (Table 3 or 4)."""
+        return [s.name for s in self.sets.values() if s.task == task and s.split == "test"]
+
+    def protocols(self) -> dict[str, str]:
+        """How each test set is scored: ``{set: protocol}``."""
+        return {s.name: s.protocol for s in self.sets.values() if s.split == "test"}
+
     def sets_of(self, archive: str) -> list[str]:
         """The sets that can be taken from ``archive``."""
         return [s.name for s in self.sets.values() if any(c.archive.name == archive for c in s.copies)]
 
 
 def _read_yaml(path: Path) -> dict:
-    """Parse a YAML file into a mapping, or raise ``ConfigError`` naming it."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such registry file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a registry must be a mapping with 'archives' and 'sets'")
-    return data
-
-
-def _validate(data: dict, schema: dict, path: Path) -> None:
-    """Raise ``ConfigError`` naming the file and the key of the first schema violation."""
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
-    if error is None:
-        return
-    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        raise ConfigError(f"{path}: unknown key {', '.join(map(repr, extra))} at {where}")
-    raise ConfigError(f"{path}: {where}: {error.message}")
+    """A registry file as a mapping (:func:`hst.schema.read_yaml`), or a ``ConfigError`` naming it."""
+    return read_yaml(path, "registry")
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -249,25 +241,35 @@ def _build(data: dict, files: list[Path]) -> Registry:
             if c["archive"] not in archives:
                 raise ConfigError(f"{where}: sets.{name}.copies.{i}.archive: no archive called {c['archive']!r}")
             copies.append(Copy(archives[c["archive"]], dict(c["layout"])))
+        if s["split"] == "test" and "protocol" not in s:
+            raise ConfigError(f"{where}: sets.{name}.protocol: required for a test set (how it is scored)")
         sets[name] = DataSet(
             name, s["task"], s["split"], s["pairs"], tuple(copies),
             tuple(Source.from_dict(x) for x in s.get("sources", [])), s.get("note", ""),
+            s.get("protocol"), s.get("label", ""),
         )  # fmt: skip
     return Registry(sets, archives, files)
+
+
+def default_registry() -> Registry:
+    """The registry as the package ships it (no override): what every set is, for schemas and tables."""
+    data = _read_yaml(DEFAULT_PATH)
+    validate(data, SCHEMA, str(DEFAULT_PATH))
+    return _build(data, [DEFAULT_PATH])
 
 
 def load_registry(override: str | os.PathLike | None = None, *, path: str | os.PathLike = DEFAULT_PATH) -> Registry:
     """Load the registry, merged with ``override`` (else ``$HST_REGISTRY_OVERRIDE``) when given."""
     path = Path(path)
     data = _read_yaml(path)
-    _validate(data, SCHEMA, path)
+    validate(data, SCHEMA, str(path))
     files = [path]
     override = override or os.environ.get(OVERRIDE_ENV) or None
     if override:
         override = Path(override)
         extra = _read_yaml(override)
-        _validate(extra, _partial(SCHEMA), override)
+        validate(extra, _partial(SCHEMA), str(override))
         data = _merge(data, extra)
-        _validate(data, SCHEMA, override)
+        validate(data, SCHEMA, str(override))
         files.append(override)
     return _build(data, files)

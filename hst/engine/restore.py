@@ -24,7 +24,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hst.data.io import read_photo, write_png
+from hst.engine.restorer import DEFAULT_ENSEMBLE_DRAWS, SAMPLING_POLICIES, Restorer, resolve_draws
+from hst.engine.tiles import add_tile_options, check_tiling
 from hst.errors import DataError, HSTError
+from hst.fsutil import ensure_output_dir
 
 
 def plan_outputs(images: list[Path], out_dir: Path) -> list[Path]:
@@ -46,11 +50,6 @@ def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: st
                    sampling: str = "seeded", draws: int | None = None, device: str = "auto",
                    tile: int | None = None, tile_overlap: int | None = None) -> list[Path]:
     """Restore ``images`` into ``out_dir``, whole or tile by tile; return the written paths."""
-    from hst.data.io import read_photo, write_png
-    from hst.engine.evaluate import Restorer, resolve_draws
-    from hst.fsutil import ensure_output_dir
-    from hst.engine.tiles import check_tiling
-
     if not images:
         raise HSTError("restore: give at least one image")
     paths = [Path(p) for p in images]
@@ -77,8 +76,6 @@ def restore_images(images: list[str | Path], checkpoint: str | Path, out_dir: st
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst restore``'s options."""
-    from hst.engine.evaluate import DEFAULT_ENSEMBLE_DRAWS, SAMPLING_POLICIES
-
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="images to restore (PNG, JPG, any size)")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's model.pt")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if needed)")
@@ -87,16 +84,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draws", type=int, default=None, help=f"passes averaged by --sampling ensemble (default {DEFAULT_ENSEMBLE_DRAWS})")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add_tile_options(parser)
-
-
-def add_tile_options(parser: argparse.ArgumentParser) -> None:
-    """``--tile`` and ``--tile-overlap``, shared by ``restore`` and ``evaluate``."""
-    from hst.engine.tiles import DEFAULT_OVERLAP
-
-    parser.add_argument("--tile", type=int, default=None, metavar="N",
-                        help="restore N x N pixels at a time (a multiple of the model's size multiple; default: whole image)")
-    parser.add_argument("--tile-overlap", type=int, default=None, metavar="M",
-                        help=f"pixels shared by neighbouring tiles, blended (default {DEFAULT_OVERLAP} with --tile)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,11 +16,13 @@ whole-image one; ``benchmarks/bench_tiles.py gap`` measures by how much at each 
 
 from __future__ import annotations
 
+import argparse
 from typing import Callable
 
 import numpy as np
 import torch
 
+from hst.engine.tensors import to_tensor
 from hst.errors import ConfigError
 
 DEFAULT_OVERLAP = 32  # pixels; benchmarks/bench_tiles.py gap, HST-tiny trained 300 iterations, 1280x720, tiles of 256:
@@ -83,8 +85,6 @@ def restore_tiled(image: np.ndarray, forward: Callable[[torch.Tensor, int, int],
                   overlap: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Restore an H x W x 3 uint8 image tile by tile: ``forward(x, top, left)`` restores one 1 x 3 x h x w
     tile on ``device``; returns the blended 1 x 3 x H x W float32 output on the CPU."""
-    from hst.engine.evaluate import to_tensor
-
     height, width = image.shape[:2]
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     if len(rows) == len(cols) == 1:  # the tile covers the image: whole-image restoration, nothing to blend
@@ -100,3 +100,11 @@ def restore_tiled(image: np.ndarray, forward: Callable[[torch.Tensor, int, int],
             total[..., top:top + h, left:left + w].addcmul_(out, weight)
             weights[top:top + h, left:left + w] += weight
     return total.div_(weights)
+
+
+def add_tile_options(parser: argparse.ArgumentParser) -> None:
+    """``--tile`` and ``--tile-overlap``, shared by ``restore`` and ``evaluate``."""
+    parser.add_argument("--tile", type=int, default=None, metavar="N",
+                        help="restore N x N pixels at a time (a multiple of the model's size multiple; default: whole image)")
+    parser.add_argument("--tile-overlap", type=int, default=None, metavar="M",
+                        help=f"pixels shared by neighbouring tiles, blended (default {DEFAULT_OVERLAP} with --tile)")

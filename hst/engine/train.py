@@ -19,7 +19,7 @@ A run folder holds:
 
 Starting the same command again continues from ``checkpoint.pt``, but only the same run on the
 same data: a folder whose run differs in its identity (the resolved config except
-:data:`hst.study.config.OPERATIONAL_KEYS`: ``schedule.log_every``, ``schedule.checkpoint_every``,
+:data:`hst.engine.config.OPERATIONAL_KEYS`: ``schedule.log_every``, ``schedule.checkpoint_every``,
 ``data.workers``, ``data.cache_dir``, ``threads``, ``device``, ``compile``, which change how a run
 is done, not what it computes), in its training data (the fingerprint of the set's pairs that its
 patch cache records) or in its iteration total is not continued, nor taken as finished: the
@@ -70,7 +70,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hst.engine.checkpoint import load_checkpoint, save_checkpoint
 from hst.models.complexity import count_params
-from hst.study.config import OPERATIONAL_KEYS, build_config, differences, load_config, to_yaml
+from hst.engine.config import OPERATIONAL_KEYS, build_config, differences, load_config, to_yaml
 from hst.data.cli import CACHE_DIR
 from hst.envinfo import environment, now_utc, resolve_device
 from hst.errors import CheckpointError, ConfigError, HSTError

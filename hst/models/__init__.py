@@ -1,8 +1,16 @@
-"""The HST model (paper Sec. 3): variants, construction, and the sampling policy at inference."""
+"""The architectures and their registry: HST (paper Sec. 3) with its variants and sampling policy at
+inference, and the baselines; :data:`ARCHS` names each one for run configs, checkpoints and tables.
+
+A new architecture is one module plus one :class:`Arch` entry: in :data:`ARCHS` for the harness's own,
+or, for a user's model outside the package, a module named in ``$HST_PLUGINS`` (comma-separated
+importable modules, imported when this package is) that calls :func:`register`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,6 +39,7 @@ VARIANTS: dict[str, dict] = {
     "tiny": {"num_blocks": [1, 1, 1, 1]},
     "double": {"num_blocks": [2, 2, 2, 2]},
 }
+DEFAULT_VARIANT = "tiny"  # HST's configuration unless a run names another; SAMPLERS[0] is the paper's sampler
 
 
 _POS_INT = {"type": "integer", "minimum": 1}
@@ -40,18 +49,31 @@ _FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems":
 @dataclass(frozen=True)
 class Arch:
     """A registered architecture: its class, the run config's ``model.*`` options it takes (a JSON
-    schema per option), their defaults, and how a table names one configuration of it."""
+    schema per option), their defaults, how a table names one configuration of it, the
+    configurations Table 1 lists, and Table 1's settings columns of a built model."""
 
     cls: type[torch.nn.Module]
     options: dict[str, dict]
     defaults: dict[str, Any]
     build: Callable[..., torch.nn.Module]
     label: Callable[[dict[str, Any]], str]
+    table1: tuple[dict[str, Any], ...] = ({},)
+    settings: Callable[[dict[str, Any]], dict[str, str]] = lambda config: {}
 
 
 def _hst_label(options: dict[str, Any]) -> str:
-    sampler = options.get("sampler", "stochastic")
-    return f"HST-{options.get('variant', 'tiny')}" + ("" if sampler == "stochastic" else f" ({sampler} sampler)")
+    sampler = options.get("sampler", SAMPLERS[0])
+    return f"HST-{options.get('variant', DEFAULT_VARIANT)}" + ("" if sampler == SAMPLERS[0] else f" ({sampler} sampler)")
+
+
+def _hst_settings(cfg: dict[str, Any]) -> dict[str, str]:
+    return {"blocks": "/".join(map(str, cfg["num_blocks"])), "channels": "/".join(str(cfg["dim"] * 2**i) for i in range(4)),
+            "heads": "/".join(map(str, cfg["heads"])), "ratios": "/".join(map(str, cfg["ratios"])), "sampler": cfg["sampler"]}
+
+
+def _prenet_settings(cfg: dict[str, Any]) -> dict[str, str]:
+    return {"blocks": f"{cfg['stages']} stages x {cfg['blocks']} res. blocks (shared)", "channels": str(cfg["channels"]),
+            "heads": "", "ratios": "", "sampler": ""}
 
 
 # Architectures by name (BasicSR's ARCH_REGISTRY, as a dict): what ``model.arch`` in a run config and a
@@ -60,22 +82,24 @@ ARCHS: dict[str, Arch] = {
     "hst": Arch(
         HST,
         options={
-            "variant": {"enum": ["tiny", "double"], "description": "Table 1: one or two LGL blocks per level"},
+            "variant": {"enum": list(VARIANTS), "description": "Table 1: one or two LGL blocks per level"},
             # Optional overrides of hst.models.hst.HST's constructor; absent = the variant's value.
             "dim": _POS_INT,
             "num_blocks": _FOUR_POS_INTS,
             "heads": _FOUR_POS_INTS,
             "ratios": {**_FOUR_POS_INTS, "description": "sampling ratio r per level (our choice: [4, 2, 2, 1])"},
-            "sampler": {"enum": ["stochastic", "max", "avg", "grid"], "description": "Table 6 ablation"},
+            "sampler": {"enum": list(SAMPLERS), "description": "Table 6 ablation"},
             "ffn_expansion": {"type": "number", "exclusiveMinimum": 0},
             "bias": {"type": "boolean"},
             "pad_mode": {"enum": ["reflect", "replicate", "constant"]},
             "zero_head": {"type": "boolean", "description": "zero-initialise the output conv, so training starts from "
                                                            "I' = I (our choice; default false)"},
         },
-        defaults={"variant": "tiny"},
-        build=lambda variant="tiny", **options: build_model(variant, **options),
+        defaults={"variant": DEFAULT_VARIANT},
+        build=lambda variant=DEFAULT_VARIANT, **options: build_model(variant, **options),
         label=_hst_label,
+        table1=tuple({"variant": v} for v in VARIANTS),
+        settings=_hst_settings,
     ),
     "prenet": Arch(
         PReNet,
@@ -85,8 +109,29 @@ ARCHS: dict[str, Arch] = {
         defaults={},
         build=lambda **options: PReNet(**options),
         label=lambda options: "PReNet",
+        settings=_prenet_settings,
     ),
 }
+
+
+PLUGINS_ENV = "HST_PLUGINS"
+
+
+def register(name: str, arch: Arch) -> None:
+    """Add an architecture to :data:`ARCHS` (a plugin's module calls this when it is imported)."""
+    if name in ARCHS and ARCHS[name] != arch:
+        raise ConfigError(f"{PLUGINS_ENV}: architecture {name!r} is registered twice")
+    ARCHS[name] = arch
+
+
+def _load_plugins() -> None:
+    """Import the modules named in ``$HST_PLUGINS``; a one-line ConfigError for one that does not import."""
+    for module in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")):
+        if module:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(f"{PLUGINS_ENV}: cannot import {module!r} ({exc})") from None
 
 
 def arch_of(model: torch.nn.Module) -> str:
@@ -132,7 +177,7 @@ def model_label(model: dict[str, Any]) -> str:
     return ARCHS[arch].label(options)
 
 
-def build_model(variant: str = "tiny", **overrides) -> HST:
+def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> HST:
     """HST-tiny or HST-double (Table 1), with any constructor argument overridden (e.g. sampler, ratios)."""
     if variant not in VARIANTS:
         raise ConfigError(f"model.variant: unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -168,9 +213,11 @@ def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Mo
     return model
 
 
+_load_plugins()
+
 __all__ = [
-    "ARCHS", "Arch", "PReNet", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
+    "ARCHS", "Arch", "register", "PLUGINS_ENV", "PReNet", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
-    "VARIANTS", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",
+    "VARIANTS", "DEFAULT_VARIANT", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",
 ]

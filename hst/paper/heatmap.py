@@ -21,7 +21,7 @@ import torch
 from hst.engine.checkpoint import load_model
 from hst.data.io import read_image
 from hst.data.pairs import list_pairs
-from hst.engine.evaluate import to_tensor
+from hst.engine.tensors import to_tensor
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.models import set_sampling
 from hst.models.sampler import AvgSampler

@@ -24,8 +24,10 @@ import pandas as pd
 
 from hst.errors import DataError
 from hst.fsutil import atomic_write_bytes, atomic_write_text
+from hst.models import SAMPLERS, VARIANTS
 from hst.paper import claims as claims_
 from hst.paper.tables import NOT_IN_STUDY, read_csv, read_json
+from hst.study.layout import PAPER_ARCH
 
 PAPER_CLAIMS = {"params": claims_.PARAM_REDUCTION, "time": claims_.TIME_REDUCTION, "avg_gain": claims_.AVG_GAIN,
                 "test100_gain": claims_.TEST100_GAIN}
@@ -90,6 +92,12 @@ def _key(name: str) -> str:
     return name.split("(")[0].split("[")[0].strip().lower()
 
 
+def table_sets(study: dict[str, Any], table: str) -> list[str]:
+    """The test sets that are a table's columns (study.json: its task's test sets, in registry order)."""
+    task = study["tables"][table]["task"]
+    return [name for name, s in study["sets"].items() if s["task"] == task and s["split"] == "test"]
+
+
 def harness_psnr(results: pd.DataFrame, model: str, experiment: str, sets: list[str]) -> float | None:
     """Mean over seeds of one model's mean PSNR over ``sets`` in one experiment, from ``results.csv``
     (full precision); None when the study has no such run on all of them."""
@@ -100,29 +108,27 @@ def harness_psnr(results: pd.DataFrame, model: str, experiment: str, sets: list[
     return None if per_seed.empty else float(per_seed["mean"].mean())
 
 
-def cost_points(tables: str | Path) -> pd.DataFrame:
+def cost_points(tables: str | Path, study: dict[str, Any]) -> pd.DataFrame:
     """Points for the cost/quality plot from Tables 1, 3, 4: every method with a parameter count
-    and a PSNR on the deraining average (Table 3) or on GoPro (Table 4); the models trained here
-    from ``results.csv`` (full precision), the published ones from the tables."""
-    from hst.paper.tables import DERAIN_SETS
-
+    and a PSNR on the deraining average (Table 3) or on its first deblurring set (Table 4, GoPro); the
+    models trained here from ``results.csv`` (full precision), the published ones from the tables."""
     tables = Path(tables)
     t1 = read_csv(tables / "table1.csv")
     results = read_csv(tables / "results.csv")
-    quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "deraining",
-                                                       "derain", DERAIN_SETS),
-               "deblurring: GoPro PSNR (RGB)": (read_csv(tables / "table4.csv"), "GoPro PSNR", "deblurring",
-                                                "deblur", ["GoPro-test"])}
+    derain, deblur = table_sets(study, "table3"), table_sets(study, "table4")
+    first = study["sets"][deblur[0]]["label"]
+    quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "derain", derain),
+               f"deblurring: {first} PSNR (RGB)": (read_csv(tables / "table4.csv"), f"{first} PSNR", "deblur", deblur[:1])}
     rows = []
-    for task, (table, column, config_word, experiment, sets) in quality.items():
+    for task, (table, column, experiment, sets) in quality.items():
         if column not in table:
             continue
         for _, c in t1.iterrows():
             name = str(c["model"])
-            if "(" in name and config_word not in name:
-                continue  # e.g. MPRNet's deblurring config on the deraining plot
+            if str(c.get("task", "") if pd.notna(c.get("task", "")) else "") not in ("", experiment):
+                continue  # a published model's configuration for the other task (MPRNet's deblurring one)
             ours = harness_psnr(results, name, experiment, sets)
-            if ours is None and not name.startswith("HST"):  # a published row (HST has none of its own)
+            if ours is None and pd.isna(c.get("arch")):  # a published row (a model of this harness has none)
                 psnr = pd.to_numeric(table[table["method"].map(_key) == _key(name)][column], errors="coerce").dropna()
                 value = float(psnr.iloc[0]) if not psnr.empty else None
             else:
@@ -136,8 +142,8 @@ def cost_points(tables: str | Path) -> pd.DataFrame:
 
 
 # -- claims ----------------------------------------------------------------------------------
-def _row(df: pd.DataFrame, column: str, prefix: str) -> pd.Series | None:
-    hits = df[df[column].astype(str).str.startswith(prefix)]
+def _row(df: pd.DataFrame, column: str, value: str) -> pd.Series | None:
+    hits = df[df[column].astype(str) == value] if column in df else df.iloc[0:0]
     return None if hits.empty else hits.iloc[0]
 
 
@@ -149,25 +155,28 @@ def _num(row: pd.Series | None, column: str) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def claims(tables: str | Path, real: bool) -> list[dict[str, str]]:
+def claims(tables: str | Path, study: dict[str, Any]) -> list[dict[str, str]]:
     """The paper's four checkable claims and this study's reading of each, from the tables stage's
     ``results.csv`` (full precision) and Table 1 (parameters), with the published rows of Table 3.
 
-    ``real``: the study scored the real sets. Only then are its PSNRs set against the published
-    ones; a synthetic twin's number minus a real set's number measures nothing."""
-    from hst.paper.tables import DERAIN_SETS
-
+    Only when the study scored the real sets are its PSNRs set against the published ones; a
+    synthetic twin's number minus a real set's number measures nothing."""
+    real = study["config"]["data"]["source"] == "real"
     tables = Path(tables)
     t1, t3 = read_csv(tables / "table1.csv"), read_csv(tables / "table3.csv")
     results = read_csv(tables / "results.csv")
     out = []
-    p_tiny, p_double = _num(_row(t1, "model", "HST-tiny"), "params"), _num(_row(t1, "model", "HST-double"), "params")
+    # HST-tiny against HST-double: the paper's model, its first variant against its last.
+    first, last = list(VARIANTS)[0], list(VARIANTS)[-1]
+    paper = t1[t1["arch"] == PAPER_ARCH] if "arch" in t1 else t1.iloc[0:0]
+    p_tiny, p_double = (_num(_row(paper, "variant", v), "params") for v in (first, last))
     ours = (f"{100 * (1 - p_tiny / p_double):.1f}% ({int(p_tiny):,} vs {int(p_double):,})"
             if p_tiny and p_double else NOT_IN_STUDY)
     out.append({"claim": "HST-tiny has fewer parameters than HST-double", "paper": f"{PAPER_CLAIMS['params']}%",
                 "ours": ours, "from": "Table 1 (default reading of the open choices; see the readings below)"})
-    seconds = results[(results["kind"] == "run") & (results["metric"] == "train_seconds")]
-    t_tiny, t_double = (seconds[seconds["group"] == f"ablation-{v}-stochastic"]["value"] for v in ("tiny", "double"))
+    seconds = results[(results["kind"] == "run") & (results["metric"] == "train_seconds") & (results["experiment"] == "ablation")
+                      & results["baseline"].isna() & (results["sampler"] == SAMPLERS[0])]
+    t_tiny, t_double = (seconds[seconds["variant"] == v]["value"] for v in (first, last))
     ours = (f"{100 * (1 - t_tiny.mean() / t_double.mean()):.1f}% ({t_tiny.mean():.1f} s vs {t_double.mean():.1f} s)"
             if len(t_tiny) and len(t_double) else f"{NOT_IN_STUDY} (Table 5 has no training time of HST-tiny and HST-double)")
     out.append({"claim": "HST-tiny trains in less time than HST-double", "paper": f"{PAPER_CLAIMS['time']}%",
@@ -175,7 +184,8 @@ def claims(tables: str | Path, real: bool) -> list[dict[str, str]]:
     hst = results[(results["kind"] == "run") & (results["experiment"] == "derain") & (results["baseline"].isna())]
     model = None if hst.empty else str(hst["model"].iloc[0])
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
-    for key, column, against, sets in (("avg_gain", "Average PSNR", "PreNet", DERAIN_SETS),
+    derain = table_sets(study, "table3")
+    for key, column, against, sets in (("avg_gain", "Average PSNR", claims_.BEST_BASELINE[0], derain),
                                        ("test100_gain", "Test100 PSNR", None, ["Test100"])):
         ours = NOT_IN_STUDY
         value = None if model is None else harness_psnr(results, model, "derain", sets)
@@ -186,25 +196,28 @@ def claims(tables: str | Path, real: bool) -> list[dict[str, str]]:
             pool = baselines[baselines["method"] == against] if against else baselines
             best = pool.loc[pd.to_numeric(pool[column]).idxmax()]
             ours = f"{value - float(best[column]):+.2f} dB ({model} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
-        what = "average over the five sets, over PreNet" if against else "on Test100, over the best method of Table 3"
+        what = f"average over the five sets, over {against}" if against else "on Test100, over the best method of Table 3"
         out.append({"claim": f"HST's PSNR gain {what}", "paper": f"+{PAPER_CLAIMS[key]:.2f} dB", "ours": ours,
                     "from": f"Table 3 ({column}; results.csv at full precision)"})
     return out
 
 
-def claims_html(tables: str | Path, readings_csv: str | Path, real: bool) -> str:
+def claims_html(tables: str | Path, readings_csv: str | Path, study: dict[str, Any]) -> str:
+    real = study["config"]["data"]["source"] == "real"
     source = "the real sets" if real else "synthetic twins (not comparable with the paper's numbers)"
-    rows = pd.DataFrame(claims(tables, real))
+    rows = pd.DataFrame(claims(tables, study))
     readings = read_csv(readings_csv)
-    hits = readings[readings["meets_48.1"].astype(str) == "True"]
+    meets = (readings["reduction_pct"] - claims_.PARAM_REDUCTION).abs() <= claims_.WITHIN_POINTS
+    hits = readings[meets]
     readings_view = readings.copy()
-    readings_view["meets_48.1"] = readings_view["meets_48.1"].map(lambda v: "yes" if str(v) == "True" else "")
+    readings_view[f"meets {claims_.PARAM_REDUCTION}%"] = meets.map({True: "yes", False: ""})
     marked = readings_view.to_html(index=False, border=0).replace("<td>yes</td>", "<td class='yes'>yes</td>")
     body = (f"<h2>The paper's claims beside this study</h2><p class='meta'>data: {html.escape(source)}</p>"
             f"{rows.to_html(index=False, border=0)}"
-            "<h3>Which readings of the paper's open choices meet 48.1% fewer parameters</h3>"
+            f"<h3>Which readings of the paper's open choices meet {claims_.PARAM_REDUCTION}% fewer parameters</h3>"
             "<p class='meta'><code>python -m hst complexity --readings</code>: parameters of HST-tiny and HST-double for "
-            "each upsampler, sampling ratios per level and width of decoder level 0; 'yes' = within 1 point of 48.1%. "
+            f"each upsampler, sampling ratios per level and width of decoder level 0; 'yes' = within "
+            f"{claims_.WITHIN_POINTS:g} point of {claims_.PARAM_REDUCTION}%. "
             f"{len(hits)} of {len(readings)} readings do.</p>{marked}")
     return page("Claims", body)
 
@@ -250,7 +263,7 @@ def times_html(study_json: str | Path, benchmarks: str | Path) -> str:
 # -- command line ----------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("table", "curves", "cost", "psnr", "claims", "times"))
-    parser.add_argument("--study", help="results/study.json (curves, psnr, claims, times)")
+    parser.add_argument("--study", help="results/study.json (curves, cost, psnr, claims, times)")
     parser.add_argument("--tables", help="the tables stage's folder (cost, claims)")
     parser.add_argument("--csv", help="the table to render (table)")
     parser.add_argument("--readings", help="complexity --readings CSV (claims)")
@@ -274,15 +287,14 @@ def run(args: argparse.Namespace) -> int:
         _need(args, "study")
         atomic_write_bytes(args.output, plots.training_curves(training_logs(args.study)))
     elif args.what == "cost":
-        _need(args, "tables")
-        atomic_write_bytes(args.output, plots.cost_quality(cost_points(args.tables)))
+        _need(args, "tables", "study")
+        atomic_write_bytes(args.output, plots.cost_quality(cost_points(args.tables, load_study(args.study))))
     elif args.what == "psnr":
         _need(args, "study")
         atomic_write_bytes(args.output, plots.psnr_distributions(per_image_psnr(args.study)))
     elif args.what == "claims":
         _need(args, "tables", "readings", "study")
-        real = load_study(args.study)["config"]["data"]["source"] == "real"
-        atomic_write_text(args.output, claims_html(args.tables, args.readings, real))
+        atomic_write_text(args.output, claims_html(args.tables, args.readings, load_study(args.study)))
     else:
         _need(args, "study", "benchmarks")
         atomic_write_text(args.output, times_html(args.study, args.benchmarks))

@@ -17,7 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from hst.data.registry import load_registry
 from hst.envinfo import git_commit
+from hst.models import VARIANTS
+from hst.study.layout import PAPER_ARCH
 from hst.errors import DataError
 from hst.fsutil import atomic_write_text
 from hst.metrics.stats import Interval, mean_ci, paired_difference, verdict
@@ -29,8 +32,6 @@ from hst.paper.claims import TIME_REDUCTION as PAPER_TIME_REDUCTION
 
 # The repository's baselines/ (an editable install); `hst tables --baselines DIR` points elsewhere.
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
-DERAIN_SETS = ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]
-DEBLUR_SETS = {"GoPro-test": "GoPro", "HIDE": "HIDE", "RealBlur-R": "RealBlur-R", "RealBlur-J": "RealBlur-J"}
 # How a table says what the study left out (the report's claims page says the same).
 NOT_IN_STUDY = "not in this study"
 
@@ -73,10 +74,21 @@ class Results:
         return self.config["data"]["source"] == "real"
 
     def left_out(self) -> list[str]:
-        """What the paper's tables and figures have that this study does not (:meth:`hst.study.Study.left_out`)."""
-        from hst.study import Study
+        """What the paper's tables and figures have that this study does not (study.json, from
+        :meth:`hst.study.Study.left_out`)."""
+        return self.study["left_out"]
 
-        return Study(self.config, str(self.study_path)).left_out()
+    def table_sets(self, table: str) -> dict[str, str]:
+        """The test sets that are a table's columns (its task's, in registry order): ``{set: label}``."""
+        task = self.study["tables"][table]["task"]
+        return {name: s["label"] for name, s in self.study["sets"].items() if s["task"] == task and s["split"] == "test"}
+
+    def layout(self, table: str) -> dict[str, Any]:
+        """A table's configurations and reference as the study resolved them (hst.study.layout)."""
+        return self.study["tables"][table]
+
+    def is_baseline(self, run: str) -> bool:
+        return bool(self.runs[run].get("baseline"))
 
     def experiment_note(self, experiment: str, table: str) -> list[str]:
         """A note for a table whose experiment the study does not have; empty when it has it."""
@@ -194,18 +206,19 @@ def table1(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     pub = read_csv(res.baselines / "complexity_published.csv").rename(columns={"method": "model"})
     pub.insert(0, "source", "published / counted from official code")
     df = pd.concat([ours, pub], ignore_index=True)
-    tiny, double = (ours.loc[ours.model == m, "params"] for m in ("HST-tiny", "HST-double"))
+    # The paper's claim: its model's first variant (HST-tiny) against its last (HST-double).
+    paper = ours[ours.arch == PAPER_ARCH]
+    tiny, double = (paper.loc[paper.variant == v, "params"] for v in (list(VARIANTS)[0], list(VARIANTS)[-1]))
     notes = ["MACs: one per multiply-add (fvcore's convention; FLOPs = 2 x MACs), attention matmuls included, "
              "element-wise ops not counted (listed in skipped_ops)."]
     if len(tiny) and len(double):
         red = 100 * (1 - tiny.iloc[0] / double.iloc[0])
-        notes.append(f"HST-tiny has {red:.1f}% fewer parameters than HST-double (paper claims {PAPER_PARAM_REDUCTION}%).")
+        names = [paper.loc[paper.variant == v, "model"].iloc[0] for v in (list(VARIANTS)[0], list(VARIANTS)[-1])]
+        notes.append(f"{names[0]} has {red:.1f}% fewer parameters than {names[1]} (paper claims {PAPER_PARAM_REDUCTION}%).")
     return _fmt(df, {"gmacs": 3}), notes, None
 
 
 def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
-    from hst.data.registry import load_registry
-
     registry = load_registry(res.config["data"].get("registry_override"))
     rows = []
     # The study's sets only: a set an edit removed keeps its old check report on disk, not in the table.
@@ -224,32 +237,30 @@ def table2(res: Results) -> tuple[pd.DataFrame, list[str], None]:
     return df, notes, None
 
 
-def _hst_label(res: Results, run: str) -> str:
-    """A harness row's label: 'HST-tiny [synthetic twins]', 'PReNet [retrained here, synthetic twins]'."""
-    r = res.runs[run]
+def _row_label(res: Results, run: str) -> str:
+    """A harness row's label: its model's (study.json) and where it comes from: 'HST-tiny [synthetic twins]',
+    'PReNet [retrained here, synthetic twins]'."""
     synthetic = res.config["data"]["source"] == "synthetic"
-    if r.get("baseline"):
-        return f"{r.get('model', r['baseline'])} [retrained here{', synthetic twins' if synthetic else ''}]"
-    label = f"HST-{r['variant']}" + ("" if r["sampler"] == "stochastic" else f" ({r['sampler']} sampler)")
-    return label + (" [synthetic twins]" if synthetic else " [this harness]")
+    if res.is_baseline(run):
+        return f"{_model_name(res, run)} [retrained here{', synthetic twins' if synthetic else ''}]"
+    return _model_name(res, run) + (" [synthetic twins]" if synthetic else " [this harness]")
 
 
 def _model_name(res: Results, run: str) -> str:
-    """The model of a run without the row's qualifier: 'HST-tiny', 'PReNet'."""
-    r = res.runs[run]
-    return r.get("model", r["baseline"]) if r.get("baseline") else f"HST-{r['variant']}"
+    """The model of a run as the study labels it (hst.models.model_label): 'HST-tiny', 'PReNet'."""
+    return res.runs[run]["model"]
 
 
 def _baseline_notes(res: Results, experiment: str, sets: dict[str, str]) -> list[str]:
     """Per test set, each retrained baseline minus the experiment's HST run: the paired per-seed PSNR
     difference with its 95% CI (shared seeds: same data order), or one seed's difference."""
     groups = res.groups(experiment)
-    hst = [runs for runs in groups.values() if not res.runs[runs[0]].get("baseline")]
+    hst = [runs for runs in groups.values() if not res.is_baseline(runs[0])]
     if not hst:
         return []
     notes = []
     for runs in groups.values():
-        if not res.runs[runs[0]].get("baseline"):
+        if not res.is_baseline(runs[0]):
             continue
         for s, label in sets.items():
             if not all(s in res.runs[r]["test_sets"] for r in runs + hst[0]):
@@ -279,6 +290,7 @@ def _cell(interval: Interval, digits: int) -> str:
 # How Tables 3 and 4 label the extra rows of a configuration trained on several seeds (the CSV keeps
 # them; the Markdown and whoever reads the CSV for one number per configuration skip them).
 SEED_ROW, CI_ROW = ", seed ", ", 95% CI half-width"
+CONFIG_ROW = "_configuration"  # marks (in memory only) the row that stands for a configuration
 
 
 def is_configuration_row(method: str) -> bool:
@@ -310,17 +322,19 @@ def _wide_rows(res: Results, experiment: str, sets: dict[str, str], average: boo
     inputs = row("degraded input (no restoration)", scores("input")) if present else None
     csv_rows, md_rows = ([inputs], [inputs]) if inputs else ([], [])
     for runs in groups.values():
-        label = _hst_label(res, runs[0])
+        label = _row_label(res, runs[0])
         per_seed = {res.seed(r): scores(r) for r in runs}
+        # The row that stands for the configuration carries its baseline field (not a table column).
+        config = {CONFIG_ROW: True, "baseline": res.runs[runs[0]].get("baseline") or ""}
         if len(runs) == 1:
-            csv_rows.append(row(label, next(iter(per_seed.values()))))
+            csv_rows.append({**row(label, next(iter(per_seed.values()))), **config})
             md_rows.append(csv_rows[-1])
             continue
         csv_rows += [row(f"{label}{SEED_ROW}{seed}", v) for seed, v in per_seed.items()]
         keys = [(s, m) for s in columns for m in ("PSNR", "SSIM") if all(s in v for v in per_seed.values())]
         cis = {(s, m): mean_ci(v[s][m] for v in per_seed.values()) for s, m in keys}
         name = f"{label}, mean of {len(runs)} seeds"
-        csv_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": ci.mean for (s, m), ci in cis.items()}})
+        csv_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": ci.mean for (s, m), ci in cis.items()}, **config})
         csv_rows.append({"method": f"{label}{CI_ROW}",
                          **{f"{sets.get(s, s)} {m}": ci.half_width for (s, m), ci in cis.items()}})
         md_rows.append({"method": name, **{f"{sets.get(s, s)} {m}": _cell(ci, 2 if m == "PSNR" else 3)
@@ -359,13 +373,14 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
             row[f"{r.dataset} PSNR"], row[f"{r.dataset} SSIM"] = r.psnr_y, r.ssim_y
         rows.append(row)
     notes = ["PSNR/SSIM on Y (MATLAB rgb2ycbcr, rounded), Wang's SSIM ('valid'); Average = mean of the five set scores."]
-    csv_rows, md_rows = _wide_rows(res, "derain", {s: s for s in DERAIN_SETS}, average=True)
-    notes += _coverage_notes(res, "derain", "Table 3", {s: s for s in DERAIN_SETS}, average=True)
-    notes += _baseline_notes(res, "derain", {s: s for s in DERAIN_SETS})
+    sets = res.table_sets("table3")
+    csv_rows, md_rows = _wide_rows(res, "derain", sets, average=True)
+    notes += _coverage_notes(res, "derain", "Table 3", sets, average=True)
+    notes += _baseline_notes(res, "derain", sets)
     best = pub[(pub.in_paper_table3) & (pub.dataset == "Average")].sort_values("psnr_y").iloc[-1]
     claim = f"paper claims +{PAPER_AVG_GAIN:.2f} dB over {PAPER_BEST_BASELINE[0]}'s {PAPER_BEST_BASELINE[1]}"
-    for r in csv_rows:
-        if r["method"].startswith("HST") and is_configuration_row(r["method"]) and "Average PSNR" in r:
+    for r in csv_rows:  # the paper's model (not a baseline), one row per configuration
+        if r.get(CONFIG_ROW) and not r["baseline"] and "Average PSNR" in r:
             if res.real:
                 notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB; best baseline of Table 3 "
                              f"({best.method}) {best.psnr_y:.2f} dB; gap {r['Average PSNR'] - best.psnr_y:+.2f} dB ({claim}).")
@@ -373,10 +388,11 @@ def table3(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
                 notes.append(f"{r['method']}: five-set average {r['Average PSNR']:.2f} dB on the synthetic twins; the "
                              "published rows are on the real sets, so no gap to them is computed "
                              f"({claim}, on the real sets).")
-    cols = ["method", "in paper's Table 3"] + [f"{s} {m}" for s in DERAIN_SETS + ["Average"] for m in ("PSNR", "SSIM")]
+    labels = [*sets.values(), "Average"]
+    cols = ["method", "in paper's Table 3"] + [f"{s} {m}" for s in labels for m in ("PSNR", "SSIM")]
     for r in csv_rows + md_rows:
         r.setdefault("in paper's Table 3", False)
-    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, DERAIN_SETS + ["Average"])
+    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, labels)
     return df, notes, md
 
 
@@ -393,22 +409,18 @@ def table4(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
              "RealBlur degraded input: scored WITHOUT alignment, as the official evaluation_RealBlur_ecc.py does "
              "(its image_align call is commented out; it aligns only restorations). Its SSIM is the same formula "
              "unaligned (the official script reports no input SSIM)."]
-    csv_rows, md_rows = _wide_rows(res, "deblur", DEBLUR_SETS, average=False)
-    notes += _coverage_notes(res, "deblur", "Table 4", DEBLUR_SETS, average=False)
-    notes += _baseline_notes(res, "deblur", DEBLUR_SETS)
+    sets = res.table_sets("table4")
+    csv_rows, md_rows = _wide_rows(res, "deblur", sets, average=False)
+    notes += _coverage_notes(res, "deblur", "Table 4", sets, average=False)
+    notes += _baseline_notes(res, "deblur", sets)
     for run in (r for runs in res.groups("deblur").values() for r in runs):
-        for s, label in DEBLUR_SETS.items():
+        for s, label in sets.items():
             if s in res.runs[run]["test_sets"] and "ssim_per_channel" in (summ := res.summary(run, s)):
-                notes.append(f"{_hst_label(res, run)} (seed {res.seed(run)}) on {label}: mean per-channel SSIM "
+                notes.append(f"{_row_label(res, run)} (seed {res.seed(run)}) on {label}: mean per-channel SSIM "
                              f"{summ['ssim_per_channel']:.3f}.")
-    cols = ["method"] + [f"{label} {m}" for label in DEBLUR_SETS.values() for m in ("PSNR", "SSIM")]
-    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, list(DEBLUR_SETS.values()))
+    cols = ["method"] + [f"{label} {m}" for label in sets.values() for m in ("PSNR", "SSIM")]
+    df, md = _published_then_ours(rows, csv_rows, md_rows, cols, list(sets.values()))
     return df, notes, md
-
-
-def _ablation_group(res: Results, variant: str, sampler: str) -> list[str]:
-    """The runs (one per seed) of one ablation configuration; empty when the study has none."""
-    return res.groups("ablation").get(f"ablation-{variant}-{sampler}", [])
 
 
 # The seeds column of Tables 5 and 6: a configuration trained on several seeds has one row per seed
@@ -422,14 +434,16 @@ def is_per_seed_row(seeds: str) -> bool:
     return str(seeds).startswith("seed ") and str(seeds).split(" ")[-1].isdigit()
 
 
-def _ablation_configs(res: Results, hst: list[tuple[str, str]], baselines: bool) -> list[tuple[str, str, str]]:
-    """(model, sampler, group) of the ablation's HST configurations ``hst`` ((variant, sampler) each) and,
-    with ``baselines``, of the models retrained beside them (experiments.ablation.baselines)."""
-    out = [(f"HST-{v}", s, f"ablation-{v}-{s}") for v, s in hst]
-    if baselines:
-        for group, runs in res.groups("ablation").items():
-            if res.runs[runs[0]].get("baseline"):
-                out.append((_model_name(res, runs[0]) + " (retrained here)", "", group))
+def _ablation_configs(res: Results, table: str) -> list[tuple[str, str, str | None]]:
+    """(model, sampler, group) of the configurations ``table`` (Table 5 or 6) compares, in the study's
+    resolved layout (hst.study.layout): the paper's model by variant and sampler, then the models retrained
+    beside them; ``group`` None where the study lacks the configuration."""
+    out = []
+    for c in res.layout(table)["configs"]:
+        if "baseline" in c:
+            out.append((_model_name(res, res.groups("ablation")[c["group"]][0]) + " (retrained here)", "", c["group"]))
+        else:
+            out.append((c["label"], c["sampler"], c["group"]))
     return out
 
 
@@ -440,7 +454,7 @@ def _ablation_rows(res: Results, configs: list[tuple[str, str, str]], reference:
     paired difference to ``reference`` (same seeds) with that difference's CI. Configurations the
     study lacks get a note naming ``field``, the study key that adds them. Returns (CSV rows,
     Markdown rows, notes)."""
-    groups = {c: res.groups("ablation").get(c[2], []) for c in configs}
+    groups = {c: res.groups("ablation").get(c[2], []) if c[2] else [] for c in configs}
     missing = [c for c, runs in groups.items() if not runs]
     groups = {c: runs for c, runs in groups.items() if runs}
     csv_rows, md_rows, notes = [], [], []
@@ -503,18 +517,22 @@ _CI_NOTE = ("Mean over training seeds with the 95% confidence interval (Student 
 
 
 def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    configs = _ablation_configs(res, [("tiny", "stochastic"), ("double", "stochastic")], baselines=True)
-    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference="ablation-tiny-stochastic", with_cost=True,
-                                              table="Table 5", field="experiments.ablation.variants")
+    layout = res.layout("table5")
+    configs = _ablation_configs(res, "table5")
+    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference=layout["reference"], with_cost=True,
+                                              table="Table 5", field=layout["field"])
     notes = [_CI_NOTE,
              "Training time: wall-clock seconds of the training loop (run.json's train_seconds), summed over resumes; "
              "trainings that the pipeline ran side by side shared the machine, so compare times of runs made alike.",
              *notes]
-    tiny, double = _ablation_group(res, "tiny", "stochastic"), _ablation_group(res, "double", "stochastic")
-    if tiny and double:
+    # The paper's claim: its first variant (HST-tiny) against its last (HST-double), both with its sampler.
+    variants = [c for c in layout["configs"] if "baseline" not in c]
+    first, last = variants[0], variants[-1]
+    tiny, double = (res.groups("ablation").get(c["group"], []) if c["group"] else [] for c in (first, last))
+    if tiny and double and first is not last:
         params = [res.run_records[g[0]]["params"] for g in (tiny, double)]
         times = [mean_ci(res.run_records[r]["train_seconds"] for r in g).mean for g in (tiny, double)]
-        notes.append(f"HST-tiny vs HST-double: {100 * (1 - params[0] / params[1]):.1f}% fewer parameters "
+        notes.append(f"{first['label']} vs {last['label']}: {100 * (1 - params[0] / params[1]):.1f}% fewer parameters "
                      f"(paper claims {PAPER_PARAM_REDUCTION}%), {100 * (1 - times[0] / times[1]):.1f}% less training time "
                      f"(means over seeds; paper claims {PAPER_TIME_REDUCTION}%).")
     digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "training": 1, "Δ": 3}
@@ -526,16 +544,17 @@ def table5(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
 
 
 def table6(res: Results) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    configs = _ablation_configs(res, [("tiny", s) for s in ("stochastic", "max", "avg", "grid")], baselines=False)
-    csv_rows, md_rows, notes = _ablation_rows(res, configs, reference="ablation-tiny-stochastic", with_cost=False,
-                                              table="Table 6", field="experiments.ablation.samplers")
+    layout = res.layout("table6")
+    csv_rows, md_rows, notes = _ablation_rows(res, _ablation_configs(res, "table6"), reference=layout["reference"],
+                                              with_cost=False, table="Table 6", field=layout["field"])
     notes = ["Single-layer HST (HST-tiny); only the sampler of global sparse attention changes. "
              "grid (fixed top-left element, as EdgeViT) is our addition to the paper's three.", _CI_NOTE, *notes]
     digits = {"PSNR": 2, "PSNR 95%": 3, "SSIM": 3, "SSIM 95%": 4, "Δ": 3}
     return _fmt(_long_frame(csv_rows, False), digits), notes, _fmt(_long_frame(md_rows, False), digits)
 
 
-RESULTS_COLUMNS = ["kind", "run", "experiment", "group", "model", "baseline", "seed", "set", "protocol", "metric", "value"]
+RESULTS_COLUMNS = ["kind", "run", "experiment", "group", "model", "arch", "variant", "sampler", "baseline", "seed", "set",
+                   "protocol", "metric", "value"]
 
 
 def long_results(res: Results) -> pd.DataFrame:
@@ -545,8 +564,8 @@ def long_results(res: Results) -> pd.DataFrame:
     read this."""
     rows = []
     for name, run in res.runs.items():
-        base = {"kind": "run", "run": name, "experiment": run["experiment"], "group": run.get("group") or name,
-                "model": _model_name(res, name) if run.get("baseline") else _hst_label(res, name).split(" [")[0],
+        base = {"kind": "run", "run": name, "experiment": run["experiment"], "group": run["group"],
+                "model": _model_name(res, name), "arch": run["arch"], "variant": run["variant"], "sampler": run["sampler"],
                 "baseline": run.get("baseline") or "", "seed": res.seed(name)}
         record = res.run_records[name]
         for metric in ("train_seconds", "params"):
@@ -562,7 +581,7 @@ def long_results(res: Results) -> pd.DataFrame:
     for r in res.study.get("released", []):
         for protocol in r["protocols"]:
             summ = read_csv(res.root / "released" / r["weights"] / r["set"] / protocol / "summary.csv").iloc[0]
-            rows += [{"kind": "released", "run": r["weights"], "model": r["arch"], "set": r["set"], "protocol": protocol,
+            rows += [{"kind": "released", "run": r["weights"], "model": r["arch"], "arch": r["arch"], "set": r["set"], "protocol": protocol,
                       "metric": m, "value": float(summ[m])} for m in ("psnr", "ssim")]
     return pd.DataFrame(rows).reindex(columns=RESULTS_COLUMNS)
 

@@ -26,10 +26,10 @@ import numpy as np
 
 from hst.errors import DataError
 from hst.metrics.protocols import psnr_rgb
+from hst.paper.tables import read_json
 
 CROP = 64  # pixels; smaller images give their whole shorter side
 CHOICES = ("gain", "degradation")
-PANEL_EXPERIMENTS = ("derain", "deblur")
 
 
 def best_window(score: np.ndarray, size: int) -> tuple[int, int, float]:
@@ -141,23 +141,10 @@ def plot_panels(panels: list[Panel], title: str) -> bytes:
     return png_bytes(fig, dpi=110, tight=False)
 
 
-def panel_evaluations(study) -> list[tuple[str, str]]:
-    """(run, test set) for the panels of a :class:`hst.study.Study`: every test set of the first run
-    of each of the derain and deblur experiments (the Snakefile asks the same for the rule's inputs)."""
-    out = []
-    for experiment in PANEL_EXPERIMENTS:
-        runs = [r for r in study.runs.values() if r.experiment == experiment]
-        if runs:
-            out += [(runs[0].name, s) for s in runs[0].test_sets]
-    return out
-
-
 def panel_runs(study_json: str | Path) -> list[tuple[str, str]]:
-    """:func:`panel_evaluations` of the study that the pipeline saved as ``study.json``."""
-    from hst.study import Study
-    from hst.paper.tables import read_json
-
-    return panel_evaluations(Study(read_json(study_json)["config"], str(study_json)))
+    """(run, test set) of every panel, as the study saved them in ``study.json``
+    (:meth:`hst.study.Study.panel_evaluations`)."""
+    return [tuple(x) for x in read_json(study_json)["panels"]]
 
 
 def build_panels(study_json: str | Path, data_root: str | Path, results: str | Path, size: int = CROP,

@@ -90,7 +90,7 @@ def _macs_per_pixel(model_json: str) -> float:
 def training_work(study, run: str) -> float:
     """A training's work in forward MACs (iterations x batch x patch pixels x MACs per pixel): what the
     pipeline orders its trainings by, the longest first, so that none starts last and runs alone."""
-    from hst.study.config import load_config
+    from hst.engine.config import load_config
 
     r = study.runs[run]
     config = load_config(r.recipe, r.train_args())
@@ -161,7 +161,7 @@ def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
 def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
     """Every training of ``study`` (``Study.runs``), sized from its recipe and its set."""
     from hst.models.complexity import count_macs, count_params
-    from hst.study.config import load_config
+    from hst.engine.config import load_config
     from hst.models import build_from_config, model_label
 
     macs_cache: dict[str, tuple[int, int]] = {}
@@ -283,7 +283,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hst.study.config import load_config
+    from hst.engine.config import load_config
     from hst.study import Study
 
     if args.throughput is not None and not args.throughput > 0:

@@ -14,18 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hst.data.registry import default_registry
+from hst.data.weights import DEFAULT_PATH as WEIGHTS_REGISTRY
+from hst.data.weights import load_weights_registry
+from hst.engine.config import SCHEMA as RUN_SCHEMA
+from hst.engine.config import build_config, load_config, read_yaml
+from hst.engine.restorer import SAMPLING_POLICIES
 from hst.errors import ConfigError
-from hst.study.schema import validate
+from hst.models import SAMPLERS, VARIANTS, model_label, model_options
+from hst.schema import read_yaml as read_yaml_file
+from hst.schema import validate, yaml12_scalars
+from hst.study.layout import EXPERIMENT_OUTPUTS, FIG6_SAMPLERS, PANEL_EXPERIMENTS, REFERENCE, TABLES, table_rows
 
-SETS = ["Rain13K", "RainTrainH", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200",
-        "GoPro-train", "GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J"]
-# How each test set is scored (evaluation.md): Y channel for rain, RGB for GoPro/HIDE, aligned for RealBlur.
-PROTOCOL = {s: "derain" for s in ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]}
-PROTOCOL |= {"GoPro-test": "gopro", "HIDE": "gopro", "RealBlur-R": "realblur", "RealBlur-J": "realblur"}
-VARIANTS = ["tiny", "double"]
-SAMPLERS = ["stochastic", "max", "avg", "grid"]
+# The datasets as hst/data/registry.yaml has them: every set, and how each test set is scored.
+_REGISTRY = default_registry()
+SETS = list(_REGISTRY.sets)
+PROTOCOL = _REGISTRY.protocols()
 
 _set = {"enum": SETS}
 _test_sets = {"type": "array", "items": {"enum": sorted(PROTOCOL)}, "minItems": 1, "uniqueItems": True}
@@ -62,9 +66,6 @@ IDENTITY_KEYS = {
     "device": "the pipeline asks the scheduler for a GPU from the recipe's device: set it in the recipe",
     "threads": "the pipeline sets a training's threads from train_threads (or a profile's set-threads)",
 }
-# Which table (and figure) each experiment fills: what a study that leaves it out does not have.
-EXPERIMENT_OUTPUTS = {"derain": "Table 3 and the deraining panels of Figs. 7-8",
-                      "deblur": "Table 4 and the deblurring panels of Figs. 7-8", "ablation": "Tables 5 and 6, Fig. 6"}
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -90,15 +91,15 @@ SCHEMA: dict[str, Any] = _obj({
     "results": {"type": "string"},
     "train_threads": {"type": "integer", "minimum": 1},
     "experiments": _obj({
-        "derain": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
+        "derain": _obj({"train_set": _set, "variant": {"enum": list(VARIANTS)}, "test_sets": _test_sets,
                         "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
                        required=["train_set", "variant", "test_sets"]),
-        "deblur": _obj({"train_set": _set, "variant": {"enum": VARIANTS}, "test_sets": _test_sets,
+        "deblur": _obj({"train_set": _set, "variant": {"enum": list(VARIANTS)}, "test_sets": _test_sets,
                         "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
                        required=["train_set", "variant", "test_sets"]),
         "ablation": _obj({"train_set": _set, "test_sets": _test_sets,
-                          "variants": {"type": "array", "items": {"enum": VARIANTS}, "minItems": 1, "uniqueItems": True},
-                          "samplers": {"type": "array", "items": {"enum": SAMPLERS}, "minItems": 1, "uniqueItems": True},
+                          "variants": {"type": "array", "items": {"enum": list(VARIANTS)}, "minItems": 1, "uniqueItems": True},
+                          "samplers": {"type": "array", "items": {"enum": list(SAMPLERS)}, "minItems": 1, "uniqueItems": True},
                           "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
                          required=["train_set", "test_sets", "variants", "samplers"]),
     }, required=[]),
@@ -109,7 +110,7 @@ SCHEMA: dict[str, Any] = _obj({
             "set": {"enum": sorted(PROTOCOL)}})},
     }, required=["evaluate"]),
     "evaluation": _obj({
-        "sampling": {"enum": ["seeded", "grid", "ensemble"]},
+        "sampling": {"enum": list(SAMPLING_POLICIES)},
         "seed": {"type": "integer", "minimum": 0},
         "draws": {"type": "integer", "minimum": 1},
     }),
@@ -155,6 +156,7 @@ class Study:
     """A validated study config and what it implies: runs, evaluations, protocols, paths."""
 
     def __init__(self, config: dict[str, Any], source: str = "config") -> None:
+        config = yaml12_scalars(config)  # Snakemake reads a --configfile as YAML 1.1: 3e-4 is a number here too
         validate(config, SCHEMA, source)
         if config["data"]["source"] == "synthetic" and "synthetic" not in config["data"]:
             raise ConfigError(f"{source}: data.synthetic: required when data.source is synthetic")
@@ -176,8 +178,6 @@ class Study:
     def check_recipe(self) -> None:
         """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
         such as ``optim.lr_min`` <= ``optim.lr``); a ConfigError naming the experiment otherwise."""
-        from hst.study.config import build_config, read_yaml
-
         checked = set()
         for run in self.runs.values():
             where = (f"experiments.{run.experiment}.baselines.{run.baseline} (and experiments.{run.experiment}.overrides)"
@@ -193,13 +193,7 @@ class Study:
     @classmethod
     def from_file(cls, path: str | Path) -> "Study":
         """Read and validate a study YAML file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except yaml.YAMLError:
-            raise ConfigError(f"{path}: not valid YAML") from None
-        return cls(data or {}, str(path))
+        return cls(read_yaml_file(path, "study"), str(path))
 
     @staticmethod
     def _runs(experiments: dict[str, Any], recipe: str) -> dict[str, Run]:
@@ -241,9 +235,7 @@ class Study:
         that set, else of their first) and the table's; a ConfigError naming an unknown weight."""
         if not section:
             return []
-        from hst.data.weights import DEFAULT_PATH, load_weights_registry
-
-        registry = load_weights_registry(section.get("registry") or DEFAULT_PATH)
+        registry = load_weights_registry(section.get("registry") or WEIGHTS_REGISTRY)
         out = []
         for i, item in enumerate(section["evaluate"]):
             if item["weights"] not in registry:
@@ -263,38 +255,50 @@ class Study:
         return self._released
 
     def released_registry(self) -> str:
-        from hst.data.weights import DEFAULT_PATH
-
-        return (self.config.get("released") or {}).get("registry") or str(DEFAULT_PATH)
+        return (self.config.get("released") or {}).get("registry") or str(WEIGHTS_REGISTRY)
 
     def heatmap_runs(self) -> tuple[str, str] | None:
         """Fig. 6's two runs: the first seed's ablation HST-tiny with the stochastic and with the max
         sampler; None when the study has no heatmap section or not both runs."""
-        runs = [(self.group_runs(g) or [None])[0] for g in ("ablation-tiny-stochastic", "ablation-tiny-max")]
+        runs = [next((n for n, r in self.runs.items() if r.experiment == "ablation" and not r.baseline
+                      and r.variant == REFERENCE["variant"] and r.sampler == sampler), None)
+                for sampler in FIG6_SAMPLERS]
         return None if "heatmap" not in self.config or None in runs else (runs[0], runs[1])
 
     def left_out(self) -> list[str]:
         """What the paper's tables and figures have that this study does not (empty for the full study)."""
-        from hst.paper.tables import DEBLUR_SETS, DERAIN_SETS
-
         ex, out = self.config["experiments"], []
         for experiment, what in EXPERIMENT_OUTPUTS.items():
             if experiment not in ex:
                 out.append(f"the {experiment} experiment ({what})")
-        for experiment, table, sets in (("derain", "Table 3", DERAIN_SETS), ("deblur", "Table 4", list(DEBLUR_SETS))):
-            missing = [s for s in sets if experiment in ex and s not in ex[experiment]["test_sets"]]
+        for spec in (t for t in TABLES.values() if "task" in t):
+            experiment = spec["experiment"]
+            missing = [s for s in _REGISTRY.test_sets(spec["task"]) if experiment in ex and s not in ex[experiment]["test_sets"]]
             if missing:
-                out.append(f"{table}'s {', '.join(missing)} (experiments.{experiment}.test_sets)")
+                out.append(f"{spec['name']}'s {', '.join(missing)} (experiments.{experiment}.test_sets)")
         if "ablation" in ex:
             a = ex["ablation"]
-            if "double" not in a["variants"]:
-                out.append("Table 5's HST-double (experiments.ablation.variants)")
-            samplers = [s for s in SAMPLERS if s not in a["samplers"] and (s != "stochastic" or "tiny" not in a["variants"])]
+            variants = [v for v in VARIANTS if v not in a["variants"]]
+            if variants:
+                out.append(f"Table 5's {', '.join(model_label({'arch': 'hst', 'variant': v}) for v in variants)} "
+                           "(experiments.ablation.variants)")
+            samplers = [s for s in SAMPLERS if s not in a["samplers"]
+                        and (s != REFERENCE["sampler"] or REFERENCE["variant"] not in a["variants"])]
             if samplers:
                 out.append(f"Table 6's {', '.join(samplers)} sampler{'s' if len(samplers) > 1 else ''} "
                            "(experiments.ablation.samplers)")
             if self.heatmap_runs() is None:
                 out.append("Fig. 6 (needs a heatmap section and the ablation's HST-tiny with the stochastic and the max sampler)")
+        return out
+
+    def panel_evaluations(self) -> list[tuple[str, str]]:
+        """(run, test set) of Figs. 7-8's panels: every test set of the first run of each of the derain and
+        deblur experiments."""
+        out = []
+        for experiment in PANEL_EXPERIMENTS:
+            runs = [r for r in self.runs.values() if r.experiment == experiment]
+            if runs:
+                out += [(runs[0].name, s) for s in runs[0].test_sets]
         return out
 
     def group_runs(self, group: str) -> list[str]:
@@ -304,22 +308,19 @@ class Study:
     @property
     def device(self) -> str:
         """The recipe's device ('auto', 'cpu' or 'cuda'): trainings ask the scheduler for a GPU on 'cuda'."""
-        from hst.study.config import load_config
-
         return load_config(self.recipe)["device"]
 
     def run_device(self, run: str) -> str:
         """The device of one run's recipe (a baseline's recipe is its own)."""
-        from hst.study.config import load_config
-
         return load_config(self.runs[run].recipe)["device"]
+
+    def run_model(self, run: str) -> dict[str, Any]:
+        """A run's resolved ``model`` section (its recipe's, with the run's variant and sampler)."""
+        return load_config(self.runs[run].recipe, self.runs[run].train_args())["model"]
 
     def model_label(self, run: str) -> str:
         """How the tables name a run's model: 'HST-tiny', 'HST-tiny (max sampler)', 'PReNet'."""
-        from hst.study.config import load_config
-        from hst.models import model_label
-
-        return model_label(load_config(self.runs[run].recipe, self.runs[run].train_args())["model"])
+        return model_label(self.run_model(run))
 
     # -- what the pipeline builds ------------------------------------------------------
     @property
@@ -340,6 +341,7 @@ class Study:
 
     @staticmethod
     def protocol(test_set: str) -> str:
+        """How a test set is scored (hst/data/registry.yaml)."""
         return PROTOCOL[test_set]
 
     def synth_args(self, name: str) -> list[str]:
@@ -364,12 +366,22 @@ class Study:
         }
 
     def describe(self) -> dict[str, Any]:
-        """The resolved study (config plus derived runs) as JSON-able data, saved beside the results."""
-        return {"config": self.config, "released": self.released,
-                "runs": {n: {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
-                             "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
-                             "test_sets": list(r.test_sets), "recipe": r.recipe, "baseline": r.baseline,
-                             "model": self.model_label(n)} for n, r in self.runs.items()}}
+        """The resolved study, saved beside the results as ``study.json``: the config; every run with the
+        fields the tables select by (experiment, group, arch, variant, sampler, baseline, seed) and its
+        model's label; the sets' tasks, protocols and table labels; each table's layout
+        (:mod:`hst.study.layout`); and what the study leaves out of the paper's tables."""
+        runs = {}
+        for n, r in self.runs.items():
+            arch, options = model_options(self.run_model(n))
+            runs[n] = {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
+                       "arch": arch, "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
+                       "test_sets": list(r.test_sets), "recipe": r.recipe, "baseline": r.baseline,
+                       "model": model_label({"arch": arch, **options})}
+        sets = {s.name: {"task": s.task, "split": s.split, "protocol": s.protocol, "label": s.table_label}
+                for s in _REGISTRY.sets.values()}
+        return {"config": self.config, "released": self.released, "runs": runs, "sets": sets,
+                "tables": {t: table_rows(runs, t) for t in TABLES}, "left_out": self.left_out(),
+                "panels": [list(p) for p in self.panel_evaluations()]}
 
 
 def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
@@ -384,8 +396,6 @@ def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "c
     """An experiment's (or a baseline's) overrides: each dotted key a value of the run-config schema
     (hst.study.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
     the key otherwise."""
-    from hst.study.config import SCHEMA as RUN_SCHEMA
-
     where = f"{source}: experiments.{experiment}.{field}"
     schema, nested = _leaves_only(RUN_SCHEMA), {}
     for key, value in overrides.items():

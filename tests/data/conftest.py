@@ -1,15 +1,12 @@
-"""Fixtures for the data tests: a real HTTP server on 127.0.0.1 (helpers live in data_helpers.py)."""
+"""Fixtures for the data tests: a real HTTP server on 127.0.0.1 (helpers live in tests/helpers/data.py)."""
 
 from __future__ import annotations
 
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # test modules import data_helpers (pytest adds no path itself)
-from data_helpers import Server  # noqa: E402
+from tests.helpers.data import Server
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from data_helpers import image
+from tests.helpers.data import image
 from PIL import Image
 
 from hst.data.check import check_set

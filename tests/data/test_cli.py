@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from data_helpers import derain_test_zip, send_bytes
+from tests.helpers.data import derain_test_zip, send_bytes
 
 from hst.cli import main
 from hst.data.patches import PatchDataset

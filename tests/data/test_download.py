@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from data_helpers import FAST, derain_test_zip, send_bytes, send_html, tar_bytes
+from tests.helpers.data import FAST, derain_test_zip, send_bytes, send_html, tar_bytes
 
 from hst.data.download import Fetcher, RetryPolicy
 from hst.data.registry import Archive, Source

@@ -7,7 +7,7 @@ import io
 
 import pytest
 import torch
-from data_helpers import send_bytes, send_html
+from tests.helpers.data import send_bytes, send_html
 
 import hst.data.weights as W
 from hst.engine.checkpoint import load_model

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from data_helpers import tar_bytes, tree, zip_bytes
+from tests.helpers.data import tar_bytes, tree, zip_bytes
 
 from hst.data.extract import safe_extract, sniff
 from hst.errors import DataError

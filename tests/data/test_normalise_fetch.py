@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from data_helpers import FAST, derain_test_zip, gopro_official_zip, png_bytes, image, send_bytes, zip_bytes
+from tests.helpers.data import FAST, derain_test_zip, gopro_official_zip, png_bytes, image, send_bytes, zip_bytes
 
 from hst.data.download import Fetcher
 from hst.data.extract import safe_extract
@@ -129,6 +129,7 @@ sets:
   GoPro-test:
     task: deblur
     split: test
+    protocol: gopro
     pairs: 4
     copies:
       - {{archive: restormer, layout: {{kind: dirs, input: test/GoPro/input, target: test/GoPro/target}}}}

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from data_helpers import image
+from tests.helpers.data import image
 from torch.utils.data import DataLoader
 
 from hst.data.io import write_png

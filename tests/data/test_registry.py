@@ -5,13 +5,23 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from hst.data.registry import DEFAULT_PATH, OVERRIDE_ENV, SET_NAMES, Source, load_registry
+from hst.data.registry import DEFAULT_PATH, OVERRIDE_ENV, Source, load_registry
 from hst.errors import ConfigError
+
+# The paper's sets (Sec. 4.1, Table 2), in the order of its tables.
+PAPER_SETS = ("Rain13K", "RainTrainH", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200",
+              "GoPro-train", "GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J")
 
 
 def test_registry_holds_every_contract_set():
     registry = load_registry()
-    assert tuple(registry.sets) == SET_NAMES
+    assert tuple(registry.sets) == PAPER_SETS
+    # Each test set's protocol and its table's column order (Tables 3 and 4) live here and nowhere else.
+    assert registry.test_sets("derain") == ["Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"]
+    assert registry.test_sets("deblur") == ["GoPro-test", "HIDE", "RealBlur-R", "RealBlur-J"]
+    assert registry.protocols() == {**dict.fromkeys(registry.test_sets("derain"), "derain"), "GoPro-test": "gopro",
+                                    "HIDE": "gopro", "RealBlur-R": "realblur", "RealBlur-J": "realblur"}
+    assert registry.sets["GoPro-test"].table_label == "GoPro" and registry.sets["HIDE"].table_label == "HIDE"
     counts = {name: s.pairs for name, s in registry.sets.items()}
     assert counts == {
         "Rain13K": 13711, "RainTrainH": 1800, "Test100": 98, "Rain100H": 100, "Rain100L": 100,
@@ -50,7 +60,7 @@ def base():
 @pytest.mark.parametrize(
     "mutate, expected",
     [
-        (lambda d: d["sets"]["Rain100H"].update(pair=3), r"unknown key 'pair' at sets\.Rain100H"),
+        (lambda d: d["sets"]["Rain100H"].update(pair=3), r"sets\.Rain100H\.pair: unknown key \(did you mean sets\.Rain100H\.pairs\?\)"),
         (lambda d: d["sets"]["Rain100H"].update(pairs="many"), r"sets\.Rain100H\.pairs: 'many' is not of type 'integer'"),
         (lambda d: d["archives"]["raintrainh"].update(type="rar"), r"archives\.raintrainh\.type: 'rar' is not one of"),
         (lambda d: d["archives"]["raintrainh"]["sources"].append({"kind": "gdrive"}), r"'id' is a required property"),
@@ -71,7 +81,7 @@ def test_bad_registry_names_file_and_key(tmp_path, mutate, expected):
 def test_not_yaml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_registry(path=write(tmp_path, "sets: [unclosed"))
-    with pytest.raises(ConfigError, match="no such registry file"):
+    with pytest.raises(ConfigError, match="cannot read registry"):
         load_registry(tmp_path / "absent.yaml")
 
 
@@ -93,14 +103,19 @@ def test_override_merges_per_set_and_puts_sources_first(tmp_path, monkeypatch):
 
 
 def test_override_can_add_a_set_and_must_complete_it(tmp_path):
-    ok = write(tmp_path, {"sets": {"MyRain": {"task": "derain", "split": "test", "pairs": 5,
+    ok = write(tmp_path, {"sets": {"MyRain": {"task": "derain", "split": "test", "pairs": 5, "protocol": "derain",
                                               "copies": [{"archive": "raintrainh", "layout": {"kind": "find"}}]}}})  # fmt: skip
     assert load_registry(ok).get("MyRain").pairs == 5
+    unscored = write(tmp_path, {"sets": {"MyRain": {"task": "derain", "split": "test", "pairs": 5,
+                                                    "copies": [{"archive": "raintrainh", "layout": {"kind": "find"}}]}}},
+                     "unscored.yaml")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"sets\.MyRain\.protocol: required for a test set"):
+        load_registry(unscored)
     partial = write(tmp_path, {"sets": {"MyRain": {"pairs": 5}}}, "partial.yaml")
     with pytest.raises(ConfigError, match=r"partial\.yaml: sets\.MyRain: 'task' is a required property"):
         load_registry(partial)
     bad = write(tmp_path, {"sets": {"Rain100H": {"pairz": 5}}}, "bad.yaml")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key 'pairz' at sets\.Rain100H"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: sets\.Rain100H\.pairz: unknown key"):
         load_registry(bad)
 
 

@@ -16,15 +16,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_snakefile import ENV, REPO, SNAKEMAKE, snakemake, tiny_study  # noqa: E402
+from tests.helpers.pipeline import ENV, REPO, SNAKEMAKE, snakemake, tiny_study
 
 pytestmark = pytest.mark.slow
 TABLES = [f"results/tables/table{i}.csv" for i in range(1, 7)]

@@ -4,7 +4,6 @@ pipeline fetches, checks, trains on and scores every set, then writes the tables
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
-from data_helpers import Server, png_bytes, send_bytes, tar_bytes, zip_bytes  # noqa: E402
-from test_snakefile import REPORT_TABLES, snakemake, tiny_study  # noqa: E402
+from tests.helpers.data import Server, png_bytes, send_bytes, tar_bytes, zip_bytes
+from tests.helpers.pipeline import REPORT_TABLES, snakemake, tiny_study
 
-from hst.data.synth import TWINS, make_pair  # noqa: E402
+from hst.data.synth import TWINS, make_pair
 
 TRAIN, TEST = (40, 40), (24, 40)  # height, width: the tiny study's twins' sizes
 # set -> pairs, and the file each archive is reached by (url: the loopback server; file: a path on disk)

@@ -21,9 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-import slurm_cluster  # noqa: E402
-from test_snakefile import ENV, REPO, SNAKEMAKE, snakemake, tiny_study  # noqa: E402
+from tests.helpers import slurm as slurm_cluster
+from tests.helpers.pipeline import ENV, REPO, SNAKEMAKE, snakemake, tiny_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 PROFILE = REPO / "profiles" / "slurm"

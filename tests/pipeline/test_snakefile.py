@@ -4,81 +4,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-# Rules run `python -m hst`: the interpreter of this test's environment must come first on PATH.
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-
-def tiny_study(tmp: Path, baselines: bool = False) -> Path:
-    """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations.
-    Without ``baselines`` it trains HST only; with, PReNet (its recipe shrunk alike) beside HST-tiny in the
-    deraining and ablation experiments, and a released PReNet weight file (made here, served from disk
-    through a weights registry of its own) scored on Rain100L under its own protocol and the table's."""
-    recipe = yaml.safe_load((REPO / "config/recipes/synthetic.yaml").read_text())
-    recipe["data"]["patch_size"] = 32
-    recipe["optim"]["batch_size"] = 2
-    recipe["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
-    (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    study = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    study["recipe"] = str(tmp / "recipe.yaml")
-    study["data"]["synthetic"].update(train_count=3, test_count=2, train_size=40, test_size=[24, 40])
-    study["experiments"]["derain"].update(test_sets=["Rain100H", "Rain100L"], overrides={})
-    study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
-    study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"], seeds=[0, 1], overrides={})
-    study["heatmap"]["passes"] = 10
-    for experiment in study["experiments"].values():
-        experiment.pop("baselines", None)
-    if baselines:
-        prenet = yaml.safe_load((REPO / "config/recipes/prenet-synthetic.yaml").read_text())
-        prenet["optim"]["batch_size"] = 2
-        prenet["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
-        (tmp / "prenet.yaml").write_text(yaml.safe_dump(prenet))
-        for experiment in ("derain", "ablation"):
-            study["experiments"][experiment]["baselines"] = {"prenet": {"recipe": str(tmp / "prenet.yaml")}}
-        study["released"] = {"registry": str(released_registry(tmp)),
-                             "evaluate": [{"weights": "tiny-prenet", "set": "Rain100L"}]}
-    path = tmp / "tiny.yaml"
-    path.write_text(yaml.safe_dump(study))
-    return path
-
-
-def released_registry(tmp: Path) -> Path:
-    """A weights registry naming one small PReNet, saved as its authors saved theirs (pre-1.6 torch format)."""
-    import hashlib
-    import io
-
-    import torch
-
-    from hst.models import PReNet
-
-    torch.manual_seed(0)
-    buf = io.BytesIO()
-    torch.save(PReNet(stages=2, channels=4, blocks=1).state_dict(), buf, _use_new_zipfile_serialization=False)
-    (tmp / "released.pth").write_bytes(buf.getvalue())
-    entry = {"arch": "prenet", "config": {"stages": 2, "channels": 4, "blocks": 1}, "file": "tiny-prenet.pth",
-             "size": len(buf.getvalue()), "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-             "trained_on": "nothing (random weights)", "sources": [{"kind": "file", "path": str(tmp / "released.pth")}],
-             "published": [{"set": "Rain100L", "psnr": 30.0, "ssim": 0.9, "protocol": "prenet", "source": "this test"}]}
-    path = tmp / "weights.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-prenet": entry}}))
-    return path
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
-    return out
-
+from hst.paper.tables import read_csv
+from tests.helpers.pipeline import ENV, REPO, REPORT_TABLES, SNAKEMAKE, TOY_LABEL, snakemake, tiny_study
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
@@ -144,6 +77,21 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
 
 
 @pytest.mark.slow
+def test_an_architecture_registered_outside_the_package_gets_its_rows(finished):
+    """ToyNet (tests/helpers/toy_arch.py, registered through $HST_PLUGINS) trained as a baseline: its rows in
+    Tables 1, 3 and 5 under its own label, its columns in results.csv; hst/paper/ names no architecture."""
+    tmp, _ = finished
+    tables = tmp / "results" / "tables"
+    assert TOY_LABEL in set(read_csv(tables / "table1.csv")["model"])
+    assert f"{TOY_LABEL} [retrained here, synthetic twins]" in set(read_csv(tables / "table3.csv")["method"])
+    table5 = read_csv(tables / "table5.csv")
+    assert f"{TOY_LABEL} (retrained here)" in set(table5["model"])
+    results = read_csv(tables / "results.csv")
+    toy = results[results["arch"] == "toynet"]
+    assert set(toy["baseline"]) == {"toynet"} and set(toy["model"]) == {TOY_LABEL}
+    assert set(toy["experiment"]) == {"derain", "ablation"} and toy["variant"].isna().all()
+
+
 def test_second_run_has_nothing_to_do(finished):
     tmp, config = finished
     out = snakemake(tmp, "-n", "--configfile", str(config))
@@ -207,6 +155,16 @@ def test_bad_overrides_stop_the_pipeline_when_it_loads_with_one_line(tmp_path):
         assert out.returncode != 0 and message in out.stdout + out.stderr
 
 
+def test_a_study_override_in_exponent_notation_is_a_number(tmp_path):
+    """``optim.lr: 3e-4`` in a --configfile (which Snakemake reads as YAML 1.1: the string '3e-4') is the number."""
+    config = tiny_study(tmp_path)
+    config.write_text(config.read_text().replace("overrides: {}", "overrides: {optim.lr: 3e-4}", 1))
+    assert "optim.lr: 3e-4" in config.read_text()
+    out = snakemake(tmp_path, "-n", "--configfile", str(config), "--quiet", "rules", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "optim.lr=0.0003" in snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--forcerun", "train").stdout
+
+
 def test_paper_study_dry_run_lists_downloads_without_network():
     out = snakemake(REPO, "-n", "--configfile", str(REPO / "config/paper.yaml"), "--quiet", "rules")
     text = out.stdout + out.stderr
@@ -238,7 +196,6 @@ def test_every_rule_that_runs_a_model_gets_the_recipes_device():
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 BROWSER_MISSING = ("needs Debian's chromium and its driver and selenium: apt-get install chromium chromium-driver; "
                    "pip install -e '.[test]'")
-REPORT_TABLES = [f"results/report/table{i}.html" for i in range(1, 7)] + ["results/report/claims.html", "results/report/times.html"]
 # The released weights' page: only a study with released.evaluate (the finished tiny study) has it.
 RELEASED_PAGE = "results/report/released.html"
 REPORT_FIGURES = ["results/tables/fig6_heatmap.png", "results/tables/fig7_visual.png", "results/report/training_curves.png",

@@ -8,7 +8,6 @@ prints its wall time (pytest -s shows it)."""
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_snakefile import snakemake, tiny_study  # noqa: E402
+from tests.helpers.pipeline import snakemake, tiny_study
 
-from hst.study import Study  # noqa: E402
+from hst.study import Study
 
 pytestmark = pytest.mark.slow
 

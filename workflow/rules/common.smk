@@ -19,7 +19,7 @@ def data_ready(name):
 @functools.cache
 def run_config(run):
     """A training's resolved run config (the recipe's values and the run's own), as the train rule's params."""
-    from hst.study.config import load_config
+    from hst.engine.config import load_config
 
     return load_config(study.runs[run].recipe, study.runs[run].train_args())
 
@@ -69,7 +69,7 @@ def tables_outputs():
     out = [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")] + [f"{PATHS['tables']}/results.csv"]
     if HEAT_RUNS:
         out.append(f"{PATHS['tables']}/fig6_heatmap.png")
-    if panel_evaluations(study):
+    if study.panel_evaluations():
         out.append(f"{PATHS['tables']}/fig7_visual.png")
     return out
 
@@ -86,7 +86,7 @@ def report_outputs():
 
 def provenance():
     """What the figures come from, for the report's captions: the data source and the recipe."""
-    from hst.study.config import load_config
+    from hst.engine.config import load_config
 
     recipe = load_config(study.recipe)
     sched, data = recipe["schedule"], recipe["data"]

@@ -42,6 +42,7 @@ rule report_curves:
 
 rule report_cost:
     input:
+        study=PATHS["study"],
         tables=[f"{PATHS['tables']}/table{i}.csv" for i in (1, 3, 4)] + [f"{PATHS['tables']}/results.csv"],
     output:
         report(f"{REPORT}/cost_quality.png", caption="../report/cost.rst", category="2 Figures",
@@ -55,7 +56,7 @@ rule report_cost:
     conda:
         CONDA_ENV
     shell:
-        "{params.py} report cost --tables {params.tables} -o {output} > {log} 2>&1"
+        "{params.py} report cost --study {input.study} --tables {params.tables} -o {output} > {log} 2>&1"
 
 
 rule report_psnr:

@@ -66,14 +66,14 @@ rule tables:
         "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines} > {log} 2>&1"
 
 
-if panel_evaluations(study):
+if study.panel_evaluations():
 
     rule visual:
         # Figs. 7-8: input / HST / target crops of every test set of the derain and deblur experiments.
         input:
             study=PATHS["study"],
-            restored=[f"{eval_dir(r, s)}/times.csv" for r, s in panel_evaluations(study)],
-            ready=[data_ready(s) for _, s in panel_evaluations(study)],
+            restored=[f"{eval_dir(r, s)}/times.csv" for r, s in study.panel_evaluations()],
+            ready=[data_ready(s) for _, s in study.panel_evaluations()],
         output:
             report(f"{PATHS['tables']}/fig7_visual.png", caption="../report/visual.rst",
                    category="2 Figures", labels={"figure": "Figs. 7-8 visual panels"}),

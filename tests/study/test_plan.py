@@ -9,10 +9,10 @@ import pytest
 
 import hst.models.complexity
 from hst.cli import main
-from hst.study.config import load_config
+from hst.engine.config import load_config
 from hst.study import Study
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from hst.engine.checkpoint import load_checkpoint
-from hst.study.config import build_config
+from hst.engine.config import build_config
 from hst.errors import ConfigError
 from hst.models import StochasticSampler, shard_sampling
 from hst.engine.train import RunBatches, epoch_order, train
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 

@@ -19,11 +19,11 @@ import torch
 import hst.engine.train as train_mod
 from hst.engine.checkpoint import load_checkpoint, load_model
 from hst.cli import main
-from hst.study.config import build_config
+from hst.engine.config import build_config
 from hst.errors import CheckpointError, ConfigError, DataError, HSTError
 from hst.engine.train import TrainingDiverged, cosine_factor, epoch_order, train
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

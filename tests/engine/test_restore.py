@@ -12,7 +12,8 @@ from PIL import Image
 from hst.cli import main
 from hst.data.io import read_image, read_photo
 from hst.errors import CheckpointError, DataError, HSTError
-from hst.engine.evaluate import Restorer, to_tensor
+from hst.engine.restorer import Restorer
+from hst.engine.tensors import to_tensor
 from hst.engine.restore import restore_images
 from hst.engine.tiles import DEFAULT_OVERLAP, restore_tiled, tile_boxes, tile_starts
 

@@ -39,7 +39,7 @@ def original_as_pairs(original: Path, dest: Path) -> Path:
 def test_released_rain100l_weights_reproduce_the_published_figures(tmp_path):
     import torch
 
-    from hst.metrics.score import score_dir
+    from hst.engine.score import score_dir
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     set_dir = original_as_pairs(Path(ORIGINAL), tmp_path / "Rain100L")

@@ -33,15 +33,15 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from hst.data.io import read_image
+from hst.data.pairs import list_pairs
 from hst.errors import DataError, HSTError
-from hst.fsutil import ensure_output_dir
-
-PROTOCOL_NAMES = ("derain", "gopro", "realblur", "prenet")
+from hst.fsutil import atomic_write_text, ensure_output_dir
+from hst.metrics.protocols import INPUT_PROTOCOL, PROTOCOL_NAMES, PROTOCOLS, mean_psnr
 
 
 def protocol_columns(protocol: str) -> dict[str, Any]:
     """The ordered ``{column: metric}`` of a protocol; HSTError for an unknown one."""
-    from hst.metrics.protocols import PROTOCOLS
 
     if protocol not in PROTOCOLS:
         raise HSTError(f"--protocol: unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -85,7 +85,6 @@ def read_times(path: Path) -> dict[str, float] | None:
 
 def summarise(rows: list[dict[str, Any]], set_name: str, protocol: str, columns: Iterable[str]) -> dict[str, Any]:
     """The summary row: means per column (PSNRs clipped as ``hst.metrics.protocols.mean_psnr`` does), inf count."""
-    from hst.metrics.protocols import mean_psnr
 
     columns = list(columns)
     summary: dict[str, Any] = {"set": set_name, "protocol": protocol, "images": len(rows)}
@@ -110,7 +109,6 @@ def csv_text(header: list[str], rows: list[dict[str, Any]]) -> str:
 
 def write_scores(out_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any], columns: list[str]) -> None:
     """per_image.csv then summary.csv, each written atomically."""
-    from hst.fsutil import atomic_write_text
 
     per_image_header = ["name", *columns] + (["seconds"] if any(r.get("seconds") is not None for r in rows) else [])
     atomic_write_text(out_dir / "per_image.csv", csv_text(per_image_header, rows))
@@ -118,7 +116,6 @@ def write_scores(out_dir: Path, rows: list[dict[str, Any]], summary: dict[str, A
 
 
 def _restored_images(restored_dir: Path, pairs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    from hst.data.io import read_image
 
     for pair in pairs:
         path = restored_dir / f"{pair.name}.png"
@@ -152,7 +149,6 @@ def finish(rows: list[dict[str, Any]], set_dir: Path, protocol: str, out_dir: Pa
 
 def score_dir(restored_dir: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *, progress: bool = False) -> dict[str, Any]:
     """Score every pair of ``set_dir`` against ``restored_dir/<name>.png``; write the CSVs into ``out_dir``."""
-    from hst.data.pairs import list_pairs
 
     restored_dir, set_dir, out_dir = Path(restored_dir), Path(set_dir), Path(out_dir)
     protocol_columns(protocol)
@@ -170,10 +166,6 @@ def score_inputs(set_dir: str | os.PathLike, protocol: str, out_dir: str | os.Pa
 
     RealBlur's inputs are scored without alignment, as the official script does
     (``hst.metrics.protocols.INPUT_PROTOCOL``); the summary names the protocol used."""
-    from hst.data.io import read_image
-    from hst.data.pairs import list_pairs
-    from hst.metrics.protocols import INPUT_PROTOCOL
-
     set_dir, out_dir = Path(set_dir), Path(out_dir)
     protocol_columns(protocol)
     protocol = INPUT_PROTOCOL.get(protocol, protocol)

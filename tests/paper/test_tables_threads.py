@@ -9,7 +9,7 @@ import yaml
 
 from hst.paper.tables import Results
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _study(tmp_path, train_threads, run_threads):
@@ -17,7 +17,7 @@ def _study(tmp_path, train_threads, run_threads):
     config.pop("train_threads", None)
     if train_threads is not None:
         config["train_threads"] = train_threads
-    (tmp_path / "study.json").write_text(json.dumps({"config": config, "runs": {"a": {}, "b": {}}}))
+    (tmp_path / "study.json").write_text(json.dumps({"config": config, "runs": {"a": {}, "b": {}}, "left_out": []}))
     for name, threads in zip("ab", run_threads):
         run = tmp_path / "runs" / name
         run.mkdir(parents=True)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
 from hst.errors import ConfigError
-from hst.study.schema import dotted as _dotted
-from hst.study.schema import validate as check_schema
+from hst.schema import dotted as _dotted
+from hst.schema import parse_yaml
+from hst.schema import read_yaml as _read_yaml
+from hst.schema import validate as check_schema
 
 DEFAULTS: dict[str, Any] = {
     "model": {"arch": "hst"},  # and the architecture's defaults (hst.models.ARCHS): variant tiny for HST
@@ -51,28 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,
     "compile": "auto",
 }
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 safe loading, but ``3e-4`` (no dot) is a float, as in YAML 1.2 and Python."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def _yaml_load(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-
 
 _POS_INT = {"type": "integer", "minimum": 1}
 _FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems": 4}
@@ -194,7 +173,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-4")
     try:
-        value = _yaml_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r} ({exc.__class__.__name__})") from None
     return key.split("."), value
@@ -223,23 +202,8 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML run config; an unreadable file or a non-mapping top level raises ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    try:
-        data = _yaml_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a run config must be a mapping of sections, got {type(data).__name__}")
-    return data
+    """Read a YAML run config (:func:`hst.schema.read_yaml`); ConfigError naming the file otherwise."""
+    return _read_yaml(path, "run config")
 
 
 def build_config(user: dict[str, Any] | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from hst.study.config import DEFAULTS, SCHEMA, build_config, differences, load_config, parse_override, to_yaml
+from hst.engine.config import DEFAULTS, SCHEMA, build_config, differences, load_config, parse_override, to_yaml
 from hst.errors import ConfigError
 
 
@@ -108,7 +108,7 @@ def test_setting_below_a_value_is_refused():
 
 
 def test_bad_yaml_files(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="cannot read run config"):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: [1, 2\n")

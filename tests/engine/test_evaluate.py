@@ -1,4 +1,4 @@
-"""Evaluation (restored PNGs, times, eval.json, sampling policy) and scoring of saved PNGs (hst.metrics.score)."""
+"""Evaluation (restored PNGs, times, eval.json, sampling policy) and scoring of saved PNGs (hst.engine.score)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from hst.engine.checkpoint import save_checkpoint
 from hst.cli import main
 from hst.data.io import read_image, write_png
 from hst.errors import CheckpointError, ConfigError, DataError, HSTError
-from hst.engine.evaluate import evaluate, image_seed, to_uint8
+from hst.engine.evaluate import evaluate
+from hst.engine.restorer import image_seed
+from hst.engine.tensors import to_uint8
 from hst.metrics.protocols import PSNR_CAP, psnr_rgb, psnr_y, ssim_per_channel, ssim_volumetric, ssim_y
-from hst.metrics.score import score_dir
+from hst.engine.score import score_dir
 from hst.engine.tiles import DEFAULT_OVERLAP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -336,9 +338,9 @@ def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, ca
 
 
 def test_compiled_model_restores_as_the_eager_one(checkpoint, tiny_set, tmp_path, monkeypatch):
-    import hst.engine.evaluate
+    import hst.engine.restorer
 
-    monkeypatch.setattr(hst.engine.evaluate, "COMPILE_BACKEND", "eager")  # dynamo's graphs, run by eager kernels
+    monkeypatch.setattr(hst.engine.restorer, "COMPILE_BACKEND", "eager")  # dynamo's graphs, run by eager kernels
     torch._dynamo.reset()
     evaluate(checkpoint, tiny_set, "derain", tmp_path / "eager", device="cpu")
     info = evaluate(checkpoint, tiny_set, "derain", tmp_path / "compiled", device="cpu", compile=True)

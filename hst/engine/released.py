@@ -1,0 +1,63 @@
+"""Released weights as checkpoints of this harness, and the ``python -m hst weights`` command.
+
+``python -m hst weights list`` prints the registry (:mod:`hst.data.weights`); ``python -m hst weights
+fetch NAME [--root DIR] [--url URL_OR_PATH] [--checkpoint OUT]`` downloads one into ``DIR`` (default
+``weights/``), checked, and with ``--checkpoint`` writes it as a checkpoint of ours; ``python -m hst
+evaluate --checkpoint DIR/FILE`` evaluates either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from hst.data.weights import DEFAULT_PATH, DEFAULT_ROOT, Weights, fetch_weights, load_weights_registry
+from hst.engine.checkpoint import save_checkpoint
+from hst.errors import CheckpointError
+from hst.fsutil import sha256_of
+from hst.models import build_arch
+
+
+def to_checkpoint(weights: Weights, path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the released file at ``path`` as a checkpoint of ours at ``out`` (its architecture and options
+    from the registry, ``released``: its name and SHA-256), so it evaluates like a model trained here."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_arch(weights.arch, weights.config)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]  # the first line only names the class
+        raise CheckpointError(f"{path}: does not load into {weights.arch} {weights.config} ({detail})") from None
+    save_checkpoint(out, model, released=weights.name, released_sha256=sha256_of(path), trained_on=weights.trained_on)
+    return Path(out)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", default=str(DEFAULT_PATH), help="the weights registry (default: hst/data/weights.yaml)")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("list", help="the released weights the harness knows")
+    f = sub.add_parser("fetch", help="download released weights (size and sha256 checked)")
+    f.add_argument("name")
+    f.add_argument("--root", default=DEFAULT_ROOT, help=f"folder to put the file in (default {DEFAULT_ROOT}/)")
+    f.add_argument("--url", action="append", default=[], metavar="URL_OR_PATH", help="a mirror or a copy on disk, tried first")
+    f.add_argument("--checkpoint", metavar="OUT", help="also write it as a checkpoint of this harness at OUT")
+    f.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = load_weights_registry(args.registry)
+    if args.action == "list":
+        for w in registry.values():
+            published = "; ".join(f"{p['set']} {p['psnr']:.2f} / {p['ssim']:.3f} ({p['protocol']} protocol)"
+                                  for p in w.published)
+            print(f"{w.name:18s} {w.arch:8s} {w.archive.size:>10,} B  trained on {w.trained_on}; published: {published}")
+        return 0
+    path = fetch_weights(args.name, args.root, urls=tuple(args.url), progress=not args.no_progress, registry=registry)
+    print(f"{args.name}: {path}")
+    if args.checkpoint:
+        print(f"{args.name}: {to_checkpoint(registry[args.name], path, args.checkpoint)} (a checkpoint of this harness)")
+    return 0
