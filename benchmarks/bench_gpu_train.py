@@ -3,7 +3,9 @@
     python benchmarks/bench_gpu_train.py [--variants tiny double --size 128 --batch 32 --steps 30 --warmup 10]
 
 On CUDA: HST-tiny and HST-double at 128x128, batch 32 (the paper's recipe), bf16 autocast,
-channels_last, fused AdamW: the trainer's step. Each (variant, mode) is timed after its
+channels_last, fused AdamW: the trainer's step, its state built as the trainer builds it
+(``hst.study.plan.TrainingStep``, ``hst.engine.state.build_training_state``; the paper recipe's
+optimiser, lr schedule and loss). Each (variant, mode) is timed after its
 warm-up steps (which include compilation). TFLOP/s counts the useful work only: forward MACs
 per image from fvcore (as Table 1, ``hst complexity``), times 2 FLOPs per MAC, times 3 for
 forward plus backward. On a machine without CUDA it runs a tiny configuration (width 8,
@@ -22,7 +24,7 @@ import torch
 
 from hst.models.complexity import count_macs
 from hst.models import build_model
-from hst.study.plan import training_step
+from hst.study.plan import TrainingStep, hst_config
 
 
 def measure(step, warmup: int, steps: int, device: torch.device) -> tuple[float, float, float | None]:
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         macs = count_macs(build_model(variant, **overrides), size)[0]
         for mode in modes:
             torch._dynamo.reset()
-            step = training_step(variant, batch, size, device, mode == "compiled", args.backend, overrides)
+            step = TrainingStep(hst_config(variant, size, overrides), batch, device, mode == "compiled", args.backend)
             warm, seconds, peak = measure(step, warmup, steps, device)
             rate = batch / seconds
             tflops = 6 * macs * rate / 1e12  # 2 FLOPs per MAC, forward + backward = 3 x forward

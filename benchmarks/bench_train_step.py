@@ -7,8 +7,9 @@ Prints images/s (median step) for each variant and their ratio, measured interle
 then, when the untuned model is there, the ratio HST-tiny / untuned at batch 8, 32x32, 1 thread (the
 default study's shape) and batch 8, 128x128, 2 threads, each interleaved in the same run.
 
-HST's step is the trainer's (``hst.engine.train.train_step`` as ``hst.study.plan.training_step`` sets
-it up); the untuned network's is a plain loop (zero_grad, forward, L1, backward, AdamW).
+HST's step is the trainer's (``hst.study.plan.TrainingStep``: the state ``hst.engine.state.build_training_state``
+builds for the paper recipe, its optimiser, lr schedule and loss); the untuned network's is a plain loop
+(zero_grad, forward, L1, backward, and the same optimiser from ``hst.engine.state.build_optimizer``).
 
 The untuned step at 128x128 depends on the process's history: on this project's machine it did
 1.97 images/s in a fresh process (``step_ratio.py``) and 2.81 after this script's HST-tiny /
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from hst.study.plan import training_step
+from hst.engine.state import build_optimizer
+from hst.study.plan import TrainingStep, hst_config
 
 
 # The untuned yardstick lives outside the repository (it is not the project's code): ../shared/bench/.
@@ -36,7 +38,7 @@ RATIO_SHAPES = ((8, 32, 1), (8, 128, 2))
 
 def make_step(variant: str, batch: int, size: int):
     """A timed step of HST-``variant`` as the trainer takes it."""
-    train = training_step(variant, batch, size, torch.device("cpu"))
+    train = TrainingStep(hst_config(variant, size), batch, torch.device("cpu"))
 
     def step() -> float:
         t0 = time.perf_counter()
@@ -48,10 +50,10 @@ def make_step(variant: str, batch: int, size: int):
 
 
 def plain_step(model: torch.nn.Module, batch: int, size: int):
-    """A timed step of ``model`` in a plain loop: zero_grad, forward, L1 loss, backward, AdamW."""
+    """A timed step of ``model`` in a plain loop: zero_grad, forward, L1 loss, backward, the paper recipe's optimiser."""
     torch.manual_seed(0)
     model = model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02)
+    opt = build_optimizer(model.parameters(), hst_config("tiny", size)["optim"], torch.device("cpu"))
     x, y = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
 
     def step() -> float:

@@ -14,7 +14,7 @@ SKIP line; one summary follows (the card and every figure), also written as JSON
 - resume: that training is killed after its first checkpoint (``--signal``: SIGINT to its
   process group, as Ctrl-C; TERM or KILL as a scheduler would) and the same command runs
   again: it must continue from the checkpoint's iteration and finish, with every log row once.
-- bench: ``benchmarks/bench_gpu_train.py`` (the trainer's step, ``hst.study.plan.training_step``):
+- bench: ``benchmarks/bench_gpu_train.py`` (the trainer's step, ``hst.study.plan.TrainingStep``):
   HST-tiny and HST-double, eager and compiled: images/s, TFLOP/s, peak memory.
 - multi-gpu: with 2 or more GPUs, ``torchrun --nproc_per_node 2`` against one process, same
   data and global batch: images/s of both, and the weights agree (README, "Several GPUs"):
@@ -303,6 +303,7 @@ def train_checks(st: Stage, run_dir: Path, gpu: bool, first_checkpoint_s: float)
     st.figures.update(
         iterations=record["iteration"], compiled=compiled, loss_first_row=first, loss_last_row=last,
         weights_finite=finite, images_per_s=round(images_per_s(rows), 2), train_seconds=round(record["train_seconds"], 1),
+        first_step_seconds=[seg.get("first_step_seconds") for seg in record["segments"]],
         batch=record["config"]["optim"]["batch_size"], patch=record["config"]["data"]["patch_size"],
         width=record["model_config"].get("dim"),
     )

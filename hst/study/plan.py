@@ -5,9 +5,12 @@
 The wall time of a training is its images divided by its throughput. ``--throughput`` is
 HST-tiny's training throughput (images/s) at the recipe's patch size on the device the study
 will use (e.g. from ``benchmarks/bench_gpu_train.py``); without it, a few training steps of
-HST-tiny are measured here, on this machine. Other models' throughput is scaled by their
-forward MACs per image (fvcore, as Table 1), so HST-double at twice the MACs takes twice as
-long. Evaluation, data preparation and checkpoint writes are not counted.
+HST-tiny are measured here, on this machine, and so are a few of each baseline's recipe (PReNet's):
+every measured step is the trainer's, its state built by :func:`hst.engine.state.build_training_state`,
+so each architecture steps with its own recipe's optimiser settings, lr schedule and loss. Other
+models' throughput is scaled by their forward MACs per image (fvcore, as Table 1), from HST-tiny's, or
+from their recipe's measured model; so HST-double at twice the MACs takes twice as long. Evaluation,
+data preparation and checkpoint writes are not counted.
 """
 
 from __future__ import annotations
@@ -102,49 +105,52 @@ def training_work(study, run: str) -> float:
     return float(iterations) * batch * pixels * _macs_per_pixel(json.dumps(config["model"], sort_keys=True))
 
 
-def training_step(model: str | dict[str, Any], batch: int, size: int, device, compiled: bool = False,
-                  backend: str = "inductor", overrides: dict[str, Any] | None = None):
-    """The trainer's step (:func:`hst.engine.train.train_step`) for one model on a fixed random batch: returns
-    step() (one optimiser step). ``model``: an HST variant ('tiny') or a run config's ``model`` section.
+class TrainingStep:
+    """The trainer's iteration for run config ``config`` on a fixed random batch of its patch size: ``state``
+    is what :func:`hst.engine.state.build_training_state` builds for the trainer (the recipe's own model,
+    optimiser, lr schedule, loss and gradient clipping), calling the object takes one
+    :meth:`~hst.engine.state.TrainingState.step`. ``compiled``: torch.compile with ``backend``; the lr
+    schedule runs over ``total`` iterations (its values do not change the step's time).
 
     On CUDA as the trainer runs it: bf16 autocast, channels_last, fused AdamW; float32 elsewhere.
-    ``benchmarks/bench_gpu_train.py`` times the same step.
+    ``benchmarks/bench_gpu_train.py`` and ``benchmarks/bench_train_step.py`` time the same step.
     """
+
+    def __init__(self, config: dict[str, Any], batch: int, device, compiled: bool = False, backend: str = "inductor",
+                 total: int = 1000) -> None:
+        import torch
+
+        from hst.engine.state import build_training_state
+
+        self.state = build_training_state({**config, "compile": compiled}, device, total, backend=backend)
+        size = int(config["data"]["patch_size"])
+        x, y = torch.rand(batch, 3, size, size, device=device), torch.rand(batch, 3, size, size, device=device)
+        self.inp, self.target = self.state.to_device(x, y)
+
+    def __call__(self) -> None:
+        self.state.step(self.inp, self.target)
+
+
+def hst_config(variant: str, size: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The paper recipe's run config (the defaults: AdamW, cosine decay, L1) for HST-``variant`` at ``size`` x
+    ``size`` patches, with ``overrides`` of its ``model`` section (e.g. ``{"dim": 8}``)."""
+    from hst.engine.config import load_config
+
+    model = [f"model.{k}={v}" for k, v in (overrides or {}).items()]
+    return load_config(None, [f"model.variant={variant}", f"data.patch_size={size}", *model])
+
+
+def measure_throughput(config: dict[str, Any], steps: int = 3) -> tuple[float, str]:
+    """Training images/s of run config ``config`` on this machine, its own state stepping (:class:`TrainingStep`):
+    CUDA if present (batch 32, bf16), else the CPU (batch 2); at the config's patch size, eager."""
     import torch
 
-    from hst.models import build_from_config
-    from hst.engine.train import train_step
-
-    cuda = device.type == "cuda"
-    section = {"arch": "hst", "variant": model} if isinstance(model, str) else dict(model)
-    torch.manual_seed(0)
-    net = build_from_config({**section, **(overrides or {})}).to(device).train()
-    net.check_inputs = False  # as the trainer: no isfinite() sync per step
-    if cuda:
-        net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-4, betas=(0.9, 0.999), weight_decay=0.02,
-                            **({"fused": True} if cuda else {}))
-    forward = torch.compile(net, backend=backend) if compiled else net
-    x = torch.rand(batch, 3, size, size, device=device)
-    y = torch.rand(batch, 3, size, size, device=device)
-    if cuda:
-        x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
-    loss_fn = torch.nn.L1Loss()
-
-    def step() -> None:
-        train_step(forward, opt, loss_fn, x, y)
-
-    return step
-
-
-def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
-    """HST-tiny training images/s on this machine (CUDA if present: batch 32, bf16; else the CPU: batch 2)."""
-    import torch
+    from hst.models import model_label
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     batch = 32 if cuda else 2
-    step = training_step("tiny", batch, patch, device)
+    step = TrainingStep(config, batch, device)
     step()  # warm-up
     if cuda:
         torch.cuda.synchronize()
@@ -155,11 +161,26 @@ def measure_throughput(patch: int, steps: int = 3) -> tuple[float, str]:
         torch.cuda.synchronize()
     rate = batch * steps / (time.perf_counter() - t0)
     where = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
-    return rate, f"measured here: HST-tiny, batch {batch}, {patch}x{patch}, {where}, eager"
+    patch, optim = int(config["data"]["patch_size"]), config["optim"]
+    return rate, (f"measured here: {model_label(config['model'])}, batch {batch}, {patch}x{patch}, {where}, eager, "
+                  f"{type(step.state.optimizer).__name__} lr {optim['lr']:g} weight decay {optim['weight_decay']:g}, "
+                  f"{config['loss']['name']} loss")
 
 
-def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
-    """Every training of ``study`` (``Study.runs``), sized from its recipe and its set."""
+def measure_recipes(study) -> dict[str, tuple[float, str]]:
+    """Each baseline recipe of ``study`` (a recipe other than the study's) measured here with its own training
+    state (:func:`measure_throughput`): recipe path -> (images/s at the recipe's patch size, how)."""
+    from hst.engine.config import load_config
+
+    recipes = dict.fromkeys(r.recipe for r in study.runs.values() if r.recipe != study.recipe)
+    return {recipe: measure_throughput(load_config(recipe)) for recipe in recipes}
+
+
+def plan_trainings(study, throughput: float, patch0: int,
+                   measured: dict[str, tuple[float, str]] | None = None) -> list[TrainingPlan]:
+    """Every training of ``study`` (``Study.runs``), sized from its recipe and its set; timed from HST-tiny's
+    ``throughput`` at ``patch0`` scaled by MACs per image, or, for a recipe in ``measured``
+    (:func:`measure_recipes`), from that recipe's own measured rate scaled by MACs per image."""
     from hst.models.complexity import count_macs, count_params
     from hst.engine.config import load_config
     from hst.models import build_from_config, model_label
@@ -188,6 +209,9 @@ def plan_trainings(study, throughput: float, patch0: int) -> list[TrainingPlan]:
         iterations = int(schedule["iterations"] or schedule["epochs"] * per_epoch)
         macs, params = model_cost(config, int(data["patch_size"]))
         rate = throughput * ref_macs / macs
+        if run.recipe in (measured or {}):
+            own = load_config(run.recipe)
+            rate = measured[run.recipe][0] * model_cost(own, int(own["data"]["patch_size"]))[0] / macs
         name = model_label(config["model"])
         plans.append(TrainingPlan(run.name, name, int(data["patch_size"]), batch, run.train_set, pairs, iterations,
                                   iterations * batch, macs, iterations * batch / rate, params))
@@ -247,10 +271,13 @@ def table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 
 def render(study, source: str, plans: list[TrainingPlan], throughput: float, how: str,
-           data: tuple[list[list[str]], int, int, list[str]]) -> str:
+           data: tuple[list[list[str]], int, int, list[str]], measured: dict[str, tuple[float, str]] | None = None) -> str:
     out = io.StringIO()
     out.write(f"study: {study.name} ({source}); recipe {study.recipe}\n")
-    out.write(f"throughput: {throughput:.3g} images/s for HST-tiny ({how}); other models scaled by MACs per image\n\n")
+    out.write(f"throughput: {throughput:.3g} images/s for HST-tiny ({how}); other models scaled by MACs per image\n")
+    for recipe, (rate, recipe_how) in (measured or {}).items():
+        out.write(f"throughput: {rate:.3g} images/s for {recipe} ({recipe_how}); its runs scaled from it\n")
+    out.write("\n")
     rows = [[p.run, p.model, p.train_set, f"{p.pairs:,}", f"{p.patch}x{p.patch}", str(p.batch), f"{p.iterations:,}",
              f"{p.images:,}", f"{p.macs / 1e9:.2f}", f"{p.images / p.seconds:.3g}", human_time(p.seconds)] for p in plans]
     total_it, total_img, total_s = sum(p.iterations for p in plans), sum(p.images for p in plans), sum(p.seconds for p in plans)
@@ -290,10 +317,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--throughput: {args.throughput} is not a positive number of images per second")
     study = Study.from_file(args.configfile)
     patch0 = int(load_config(study.recipe)["data"]["patch_size"])
+    measured = {}
     if args.throughput is not None:
         throughput, how = args.throughput, f"given, at {patch0}x{patch0}"
     else:
-        throughput, how = measure_throughput(patch0)
-    plans = plan_trainings(study, throughput, patch0)
-    print(render(study, args.configfile, plans, throughput, how, data_rows(study)), end="")
+        throughput, how = measure_throughput(load_config(study.recipe, ["model.variant=tiny"]))
+        measured = measure_recipes(study)
+    plans = plan_trainings(study, throughput, patch0, measured)
+    print(render(study, args.configfile, plans, throughput, how, data_rows(study), measured), end="")
     return 0

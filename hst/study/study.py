@@ -394,7 +394,7 @@ def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:
 
 def check_overrides(experiment: str, overrides: dict[str, Any], source: str = "config", field: str = "overrides") -> None:
     """An experiment's (or a baseline's) overrides: each dotted key a value of the run-config schema
-    (hst.study.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
+    (hst.engine.config.SCHEMA), none of :data:`IDENTITY_KEYS`; a one-line ConfigError naming the experiment and
     the key otherwise."""
     where = f"{source}: experiments.{experiment}.{field}"
     schema, nested = _leaves_only(RUN_SCHEMA), {}

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+import hst.engine.state as state_mod
 import hst.engine.train as train_mod
 from hst.engine.checkpoint import load_checkpoint, load_model
 from hst.cli import main
@@ -88,8 +89,8 @@ class FailAt:
 
 
 def inject(monkeypatch, n: int, what: str) -> None:
-    real_build = train_mod.build_loss
-    monkeypatch.setattr(train_mod, "build_loss", lambda config: FailAt(real_build(config), n, what))
+    real_build = state_mod.build_loss
+    monkeypatch.setattr(state_mod, "build_loss", lambda config: FailAt(real_build(config), n, what))
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -180,12 +181,16 @@ def test_run_folder_contents(rain_set, tmp_path):
     assert info["data"]["iterations_per_epoch"] == 4 and info["data"]["images"] == 4
     assert info["train_seconds"] > 0 and len(info["segments"]) == 1
     segment = info["segments"][0]
+    # The first step (compilation, with `compile`) is timed apart from train_seconds.
+    assert info["first_step_seconds"] == segment["first_step_seconds"] > 0
+    assert segment["seconds"] >= info["train_seconds"] + info["first_step_seconds"]
     assert segment["status"] == "finished" and segment["start_iteration"] == 0 and segment["end_iteration"] == 8
     assert segment["versions"]["torch"] == torch.__version__ and segment["device"]["type"] == "cpu"
     assert "commit" in segment["git"]
 
     model, ckpt = load_model(run / "model.pt")
     assert ckpt["run"]["iterations"] == 8 and ckpt["run"]["config"]["seed"] == 5
+    assert ckpt["run"]["first_step_seconds"] == info["first_step_seconds"]
     assert model.config["dim"] == 8
     resumable = load_checkpoint(run / "checkpoint.pt")  # weights_only=True
     assert resumable["iteration"] == 8 and resumable["epoch"] == 2
@@ -222,7 +227,10 @@ def test_resume_after_a_crash_gives_the_same_weights(rain_set, tmp_path, monkeyp
     assert not (run / "model.pt").exists()
     assert load_checkpoint(run / "checkpoint.pt")["iteration"] == 3
     assert [int(r["iteration"]) for r in log_rows(run)] == [2, 4]
-    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    failed = json.loads((run / "run.json").read_text())
+    assert failed["status"] == "failed"
+    first_step = failed["segments"][0]["first_step_seconds"]
+    assert failed["first_step_seconds"] == load_checkpoint(run / "checkpoint.pt")["first_step_seconds"] == first_step > 0
 
     train(config, run, progress=False)
     assert_same_weights(state_of(run / "model.pt"), state_of(tmp_path / "straight" / "model.pt"))
@@ -233,7 +241,9 @@ def test_resume_after_a_crash_gives_the_same_weights(rain_set, tmp_path, monkeyp
     info = json.loads((run / "run.json").read_text())
     assert [s["status"] for s in info["segments"]] == ["failed", "finished"]
     assert info["segments"][1]["start_iteration"] == 3
-    assert info["wall_seconds_all_segments"] >= info["train_seconds"] > info["segments"][1]["seconds"]
+    first_steps = info["first_step_seconds"]
+    assert first_steps == pytest.approx(sum(s["first_step_seconds"] for s in info["segments"])) and first_steps > 0
+    assert info["wall_seconds_all_segments"] >= info["train_seconds"] + first_steps > info["segments"][1]["seconds"]
 
 
 @pytest.mark.slow

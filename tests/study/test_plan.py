@@ -69,9 +69,20 @@ def test_measures_the_throughput_when_not_given(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     import hst.study.plan
 
-    monkeypatch.setattr(hst.study.plan, "measure_throughput", lambda patch: (12.5, f"measured here at {patch}"))
+    measured = []
+
+    def fake(config):
+        measured.append(config)
+        return (12.5 if config["model"]["arch"] == "hst" else 5.0), f"measured here at {config['data']['patch_size']}"
+
+    monkeypatch.setattr(hst.study.plan, "measure_throughput", fake)
     out = plan(capsys)
-    assert "12.5 images/s for HST-tiny (measured here at" in out
+    assert "12.5 images/s for HST-tiny (measured here at 32" in out
+    # PReNet (the default study's baseline) is measured with its own recipe, and its runs are timed from that.
+    prenet = "config/recipes/prenet-synthetic.yaml"
+    assert measured == [load_config("config/recipes/synthetic.yaml", ["model.variant=tiny"]), load_config(prenet)]
+    assert f"5 images/s for {prenet} (measured here at 32)" in out
+    assert row(out, "derain-prenet")[-2] == "5" and row(out, "ablation-prenet-s0")[-2] == "5"
 
 
 def test_human_time():
@@ -99,7 +110,37 @@ def test_measured_throughput_on_this_machine():
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rate, how = measure_throughput(32, steps=1)
+        rate, how = measure_throughput(load_config(None, ["data.patch_size=32"]), steps=1)
+        prenet_rate, prenet_how = measure_throughput(load_config(REPO / "config/recipes/prenet-synthetic.yaml"), steps=1)
     finally:
         torch.set_num_threads(old)
-    assert rate > 0 and "HST-tiny, batch" in how and "32x32" in how
+    assert rate > 0 and "HST-tiny, batch" in how and "32x32" in how and "AdamW lr 0.0003 weight decay 0.02, l1 loss" in how
+    assert prenet_rate > 0 and "PReNet, batch" in prenet_how and "AdamW lr 0.001 weight decay 0, neg_ssim loss" in prenet_how
+
+
+@pytest.mark.parametrize("recipe", ["synthetic", "prenet-synthetic", "paper", "prenet-paper"])
+def test_the_timed_step_is_the_recipes_own(recipe):
+    """`hst plan` and the benchmarks time the state the trainer trains: the recipe's own optimiser (class and
+    settings), lr schedule, loss and gradient clipping, from the one builder (hst.engine.state)."""
+    import torch
+
+    from hst.engine.state import lr_factor
+    from hst.study.plan import TrainingStep
+
+    config = load_config(REPO / "config/recipes" / f"{recipe}.yaml", ["data.patch_size=16"])
+    step = TrainingStep(config, 1, torch.device("cpu"), total=100)
+    state, optim = step.state, config["optim"]
+    assert type(state.optimizer) is torch.optim.AdamW  # weight_decay 0 (PReNet's): Adam's update
+    group = state.optimizer.param_groups[0]
+    assert (group["initial_lr"], group["betas"], group["weight_decay"]) == (optim["lr"], tuple(optim["betas"]), optim["weight_decay"])
+    assert {id(p) for p in group["params"]} == {id(p) for p in state.net.parameters()}
+    assert state.grad_clip == optim["grad_clip"]
+    expected = lr_factor(optim, 100)
+    assert [state.scheduler.lr_lambdas[0](t) for t in (0, 29, 30, 50, 99)] == [expected(t) for t in (0, 29, 30, 50, 99)]
+    x = torch.rand(1, 3, 16, 16)
+    loss = float(state.loss_fn(x, x))
+    assert loss == (-1.0 if config["loss"]["name"] == "neg_ssim" else 0.0)
+    assert type(state.net).__name__ == ("PReNet" if recipe.startswith("prenet") else "HST")
+    before = [p.detach().clone() for p in state.net.parameters()]
+    step()
+    assert state.scheduler.last_epoch == 1 and any(not torch.equal(a, b) for a, b in zip(before, state.net.parameters()))
