@@ -17,7 +17,7 @@ SKIP line; one summary follows (the card and every figure), also written as JSON
 - bench: ``benchmarks/bench_gpu_train.py`` (the trainer's step, ``hst.study.plan.TrainingStep``):
   HST-tiny and HST-double, eager and compiled: images/s, TFLOP/s, peak memory.
 - multi-gpu: with 2 or more GPUs, ``torchrun --nproc_per_node 2`` against one process, same
-  data and global batch: images/s of both, and the weights agree (README, "Several GPUs"):
+  data and global batch: images/s of both, and the weights agree (docs/gpu.md, "Several GPUs"):
   ``|w2 - w1| / |w1 - w0|`` (L2 over all weights; w0 the initial weights) at most
   ``--weights-tol``, i.e. the runs went the same way to within that share of the distance
   they moved (processes that did not share gradients or data would differ by the order of
