@@ -186,7 +186,7 @@ def claims(tables: str | Path, study: dict[str, Any]) -> list[dict[str, str]]:
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
     derain = table_sets(study, "table3")
     for key, column, against, sets in (("avg_gain", "Average PSNR", claims_.BEST_BASELINE[0], derain),
-                                       ("test100_gain", "Test100 PSNR", None, ["Test100"])):
+                                       ("test100_gain", f"{claims_.GAIN_SET} PSNR", None, [claims_.GAIN_SET])):
         ours = NOT_IN_STUDY
         value = None if model is None else harness_psnr(results, model, "derain", sets)
         if value is not None and not real:
@@ -196,7 +196,8 @@ def claims(tables: str | Path, study: dict[str, Any]) -> list[dict[str, str]]:
             pool = baselines[baselines["method"] == against] if against else baselines
             best = pool.loc[pd.to_numeric(pool[column]).idxmax()]
             ours = f"{value - float(best[column]):+.2f} dB ({model} {value:.2f} vs {best['method']} {float(best[column]):.2f}, published)"
-        what = f"average over the five sets, over {against}" if against else "on Test100, over the best method of Table 3"
+        what = (f"average over the five sets, over {against}" if against
+                else f"on {claims_.GAIN_SET}, over the best method of Table 3")
         out.append({"claim": f"HST's PSNR gain {what}", "paper": f"+{PAPER_CLAIMS[key]:.2f} dB", "ours": ours,
                     "from": f"Table 3 ({column}; results.csv at full precision)"})
     return out

@@ -38,7 +38,8 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     study = json.loads((tmp / "results" / "study.json").read_text())
     assert set(study["runs"]) == {"derain-tiny", "deblur-tiny", "ablation-tiny-stochastic-s0", "ablation-tiny-stochastic-s1",
                                   "ablation-tiny-max-s0", "ablation-tiny-max-s1",
-                                  "derain-prenet", "ablation-prenet-s0", "ablation-prenet-s1"}
+                                  "derain-prenet", "ablation-prenet-s0", "ablation-prenet-s1",
+                                  "derain-toynet", "ablation-toynet-s0", "ablation-toynet-s1"}
     # PReNet trained by the same trainer, with its recipe's loss, scored beside HST in Tables 3 and 5.
     prenet = json.loads((tmp / "results/runs/ablation-prenet-s1/run.json").read_text())
     assert prenet["config"]["model"]["arch"] == "prenet" and prenet["config"]["loss"]["name"] == "neg_ssim"

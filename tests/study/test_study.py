@@ -1,6 +1,7 @@
 """The study config: validation with clear errors (overrides included), the runs the tables share, what it leaves out."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -146,3 +147,17 @@ def test_released_weights_are_scored_under_their_authors_protocol_and_the_tables
     with pytest.raises(ConfigError, match=r"^config: released\.evaluate\.0\.weights: 'prenet-rain100x' is not in the "
                                           r"weights registry \(prenet-rain100l, prenet-rain100h, prenet-rain1400\)$"):
         Study(config)
+
+
+def test_an_override_in_exponent_notation_is_a_number_whoever_read_the_file(tmp_path):
+    """``optim.lr: 3e-4``: YAML 1.1 (PyYAML, Snakemake's --configfile) reads the string '3e-4', YAML 1.2 the number.
+    The study reads it as the number either way, and its trainings get it."""
+    text = (Path("config/config.yaml").read_text(encoding="utf-8")
+            .replace("      schedule.iterations: 100\n", "      schedule.iterations: 100\n      optim.lr: 3e-4\n"))
+    assert "optim.lr: 3e-4" in text
+    snakemake_view = yaml.safe_load(text)
+    assert snakemake_view["experiments"]["ablation"]["overrides"]["optim.lr"] == "3e-4"
+    (tmp_path / "study.yaml").write_text(text)
+    for study in (Study(snakemake_view), Study.from_file(tmp_path / "study.yaml")):
+        run = study.runs["ablation-tiny-max-s0"]
+        assert run.overrides["optim.lr"] == 0.0003 and "optim.lr=0.0003" in run.train_args()
