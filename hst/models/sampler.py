@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SAMPLERS = ("stochastic", "max", "avg", "grid")
+# How a stochastic sampler draws at inference (hst.models.set_sampling); the samplers by name are
+# SAMPLER_CLASSES, below their classes, the paper's own first.
 EVAL_POLICIES = ("seeded", "grid")
 
 
@@ -129,9 +130,15 @@ class AvgSampler(MaxSampler):
         return F.avg_pool2d(x, self.ratio)
 
 
+# The samplers by name: the paper's stochastic one (Sec. 3.4), the pooling of its ablation (Table 6), and
+# our grid (EdgeViT's fixed element).
+SAMPLER_CLASSES: dict[str, type[nn.Module]] = {"stochastic": StochasticSampler, "max": MaxSampler, "avg": AvgSampler,
+                                                "grid": GridSampler}
+SAMPLERS = tuple(SAMPLER_CLASSES)
+
+
 def build_sampler(kind: str, ratio: int) -> nn.Module:
-    """The sampler named ``kind`` ('stochastic', 'max', 'avg' or 'grid') at sampling ratio ``ratio``."""
-    classes = {"stochastic": StochasticSampler, "max": MaxSampler, "avg": AvgSampler, "grid": GridSampler}
-    if kind not in classes:
+    """The sampler named ``kind`` (one of :data:`SAMPLERS`) at sampling ratio ``ratio``."""
+    if kind not in SAMPLER_CLASSES:
         raise ValueError(f"unknown sampler {kind!r}; choose one of {', '.join(SAMPLERS)}")
-    return classes[kind](ratio)
+    return SAMPLER_CLASSES[kind](ratio)
