@@ -1,6 +1,7 @@
 """The study config: validation with clear errors (overrides included), the runs the tables share, what it leaves out."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -146,3 +147,54 @@ def test_released_weights_are_scored_under_their_authors_protocol_and_the_tables
     with pytest.raises(ConfigError, match=r"^config: released\.evaluate\.0\.weights: 'prenet-rain100x' is not in the "
                                           r"weights registry \(prenet-rain100l, prenet-rain100h, prenet-rain1400\)$"):
         Study(config)
+
+
+def test_importing_the_study_loads_neither_opencv_nor_the_paper_layer():
+    """The Snakefile's parse imports hst.study: no cv2 (scoring's), no hst.paper (the tables'), no fvcore."""
+    import subprocess
+    import sys
+
+    code = "import sys, hst.study; print(sorted(m for m in ('cv2', 'hst.paper', 'fvcore', 'skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml"])
+def test_trainings_are_ranked_as_fvcore_would_rank_them(path):
+    """The pipeline's priorities (layer MACs, one eager pass) order the trainings as Table 1's fvcore count does."""
+    import json
+
+    from hst.models import build_from_config
+    from hst.models.complexity import count_macs
+    from hst.study.plan import _macs_per_pixel, training_ranks, training_work
+
+    study = Study.from_file(path)
+    fvcore: dict[str, float] = {}
+
+    def work(run: str) -> float:
+        model = study.run_config(run)["model"]
+        key = json.dumps(model, sort_keys=True)
+        if key not in fvcore:
+            fvcore[key] = count_macs(build_from_config(model), 32)[0] / (32 * 32)
+        return training_work(study, run) / _macs_per_pixel(key) * fvcore[key]
+
+    order = sorted(study.runs, key=lambda r: (work(r), r))
+    assert training_ranks(study) == {r: i + 1 for i, r in enumerate(order)}
+
+
+def test_each_table_reads_only_its_own_runs():
+    """study.json's "reads" (hst.study.layout.table_reads): Table 6 the ablation's sampler runs, Table 5 its variants and
+    the baselines beside them, Tables 1 and 2 no training, results.csv every run."""
+    study = Study.from_file("config/config.yaml")
+    reads = study.describe()["reads"]
+    assert list(reads) == ["table1", "table2", "table3", "table4", "table5", "table6", "results"]  # no released weights
+    assert {study.runs[r].group for r in reads["table6"]["runs"]} == {
+        f"ablation-tiny-{s}" for s in ("stochastic", "max", "avg", "grid")}
+    assert {study.runs[r].group for r in reads["table5"]["runs"]} == {
+        "ablation-tiny-stochastic", "ablation-double-stochastic", "ablation-prenet"}
+    assert {study.runs[r].experiment for r in reads["table3"]["runs"]} == {"derain"}
+    assert reads["table6"]["inputs"] == ["Rain100H"] and reads["table1"]["complexity"]
+    assert not reads["table1"]["runs"] and not reads["table2"]["runs"] and reads["table2"]["data"]
+    assert reads["results"]["runs"] == list(study.runs)
+    assert sorted(map(tuple, reads["results"]["evaluations"])) == sorted(study.evaluations())
