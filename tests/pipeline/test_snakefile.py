@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from hst.paper.tables import read_csv
+from hst.study import Study
 from tests.helpers.pipeline import ENV, REPO, REPORT_TABLES, SNAKEMAKE, TOY_LABEL, snakemake, tiny_study
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,8 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     expected = {"synth": [f"data/synth_{s}.log" for s in sets], "check": [f"data/check_{s}.log" for s in sets],
                 "prepare": [f"data/prepare_{r['train_set']}.log" for r in study["runs"].values()],
                 "train": [f"train/{name}.log" for name in study["runs"]], "infer": [f"infer/{e}.log" for e in evals],
-                "score": [f"score/{e}.log" for e in evals], "tables": ["tables.log"]}
+                "score": [f"score/{e}.log" for e in evals], "table": [f"tables/table{i}.log" for i in range(1, 7)],
+                "results": ["tables/results.log"]}
     logs = tmp / "results" / "logs"
     assert not (tmp / "logs").exists()
     for rule, names in expected.items():
@@ -163,6 +166,17 @@ def test_a_study_override_in_exponent_notation_is_a_number(tmp_path):
     out = snakemake(tmp_path, "-n", "--configfile", str(config), "--quiet", "rules", check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "optim.lr=0.0003" in snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--forcerun", "train").stdout
+
+
+def test_one_table_alone_waits_for_its_own_trainings_only(tmp_path):
+    """Table 6 (the samplers) on a fresh folder: the ablation's HST-tiny trainings, none of derain, deblur or PReNet."""
+    out = snakemake(tmp_path, "-n", "results/tables/table6.md")
+    trained = set(re.findall(r"results/runs/([\w-]+)/model\.pt", out.stdout))
+    study = Study.from_file(REPO / "config/config.yaml")
+    assert trained == {name for name, r in study.runs.items()
+                       if r.experiment == "ablation" and not r.baseline and r.variant == "tiny"}, trained
+    assert not any(name.startswith(("derain", "deblur")) or "prenet" in name for name in trained)
+    assert "rule table:" in out.stdout and "rule results:" not in out.stdout
 
 
 def test_paper_study_dry_run_lists_downloads_without_network():
