@@ -5,8 +5,13 @@
 
 import os
 
+from snakemake.utils import min_version
+
 from hst.errors import HSTError
 from hst.study import Study
+
+# The major version pinned and tested (pyproject.toml: snakemake 9.27.1).
+min_version("9.0")
 
 
 # The default study, unless --configfile names another: that one then stands alone (Snakemake
@@ -26,10 +31,8 @@ RESULTS = study.results
 LOGS = f"{RESULTS}/logs"  # each study's rule logs beside its results: two studies never share them
 ROOT = study.root
 PATHS = study.paths()
+# Every rule runs the harness itself, from the environment Snakemake runs in (no `conda:`: docs/install.md).
 PY = "python -m hst"
-# Every rule names the project's environment file (`--software-deployment-method conda`). Not the
-# environment's name: Snakemake then asks conda to export it even when conda is not used.
-CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 
 
 # `snakemake --report results/report.html`: this page, then every output declared with report().
@@ -43,7 +46,24 @@ include: "workflow/rules/released.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+
+
+# Rules of a few seconds run where Snakemake runs, not as cluster jobs (each would wait in the queue longer
+# than it runs): the resolved study, the tables, the report's pieces; Figs. 7-8 too (figures.smk: `localrule:`,
+# as a study without derain and deblur has no such rule).
+localrules:
+    all,
+    study_json,
+    table,
+    results,
+    report_table,
+    report_curves,
+    report_cost,
+    report_psnr,
+    report_claims,
+    report_times,
 
 
 rule all:

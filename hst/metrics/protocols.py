@@ -87,10 +87,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-import cv2
 import numpy as np
-from scipy import ndimage
-from skimage.metrics import structural_similarity
 
 from hst.errors import DataError
 
@@ -195,6 +192,8 @@ def _psnr_from_mse(mse: float, peak: float) -> float:
 
 def _gaussian(image: np.ndarray, axes: tuple[int, ...], mode: str) -> np.ndarray:
     """Normalised 11-tap Gaussian (sigma 1.5) along `axes`, 'same' size, padded by `mode`."""
+    from scipy import ndimage
+
     return ndimage.gaussian_filter(image, sigma=_SIGMA, radius=_RADIUS, mode=mode, axes=axes)
 
 
@@ -323,7 +322,7 @@ class RealBlurAlignment(NamedTuple):
     ecc_converged: bool  # False: ECC raised, the identity warp was used (AlignmentWarning issued)
 
 
-_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 0)
+_ECC_ITERATIONS, _ECC_EPS = 100, 0  # ECC stops after 100 iterations (or at eps 0)
 _ALIGN_CACHE: OrderedDict[tuple, RealBlurAlignment] = OrderedDict()
 _ALIGN_CACHE_SIZE = 4
 _ALIGN_LOCK = threading.Lock()
@@ -331,6 +330,8 @@ _ALIGN_LOCK = threading.Lock()
 
 def _align(restored: np.ndarray, target: np.ndarray) -> RealBlurAlignment:
     """The official RealBlur image_align(), float64 except the float32 ECC input and cubic warp."""
+    import cv2  # here, not at import: a study or a table reads the protocols' names, not OpenCV
+
     x = target.astype(np.float64) / 255.0
     z = restored.astype(np.float64) / 255.0
     zz = np.sum(z * z)
@@ -342,7 +343,8 @@ def _align(restored: np.ndarray, target: np.ndarray) -> RealBlurAlignment:
         _, warp = cv2.findTransformECC(
             cv2.cvtColor(x.astype(np.float32), cv2.COLOR_RGB2GRAY),
             cv2.cvtColor(zs32, cv2.COLOR_RGB2GRAY),
-            warp, cv2.MOTION_HOMOGRAPHY, _ECC_CRITERIA, None, 5,
+            warp, cv2.MOTION_HOMOGRAPHY,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, _ECC_ITERATIONS, _ECC_EPS), None, 5,
         )
     except cv2.error as exc:
         converged = False
@@ -394,6 +396,8 @@ def _aligned_psnr(a: RealBlurAlignment) -> float:
 
 def _aligned_ssim(a: RealBlurAlignment) -> float:
     """Official compute_ssim: skimage map times mask, 5-pixel border cropped, per-channel sum ratio, mean."""
+    from skimage.metrics import structural_similarity
+
     _, ssim_map = structural_similarity(
         a.target, a.restored, channel_axis=2, gaussian_weights=True, sigma=_SIGMA,
         use_sample_covariance=False, data_range=1.0, full=True,

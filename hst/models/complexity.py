@@ -77,6 +77,38 @@ def count_macs(model: torch.nn.Module, size: int | tuple[int, int]) -> tuple[int
     return total, skipped
 
 
+def layer_macs(model: torch.nn.Module, size: int) -> int:
+    """MACs of the convolutions and linear layers of one forward pass on a 1 x C x size x size input, from their
+    weights and output sizes (module hooks; one eager pass, no fvcore trace). :func:`count_macs` less the attention
+    matmuls: cheap enough for the Snakefile's parse, which ranks trainings by it (hst.study.plan.training_work)."""
+    total = 0
+
+    def hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, torch.nn.ConvTranspose2d):  # each input pixel meets every weight
+            total += inputs[0][0, 0].numel() * module.weight.numel()
+        elif isinstance(module, torch.nn.Conv2d):  # each output pixel meets every weight
+            total += output[0, 0].numel() * module.weight.numel()
+        else:  # Linear: each output row meets every weight
+            total += output.numel() // module.out_features * module.weight.numel()
+
+    layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layers)]
+    was_training, threads = model.training, torch.get_num_threads()
+    model.eval()
+    # One thread: a pass this small gains nothing from more, and on a busy machine their spinning made it take seconds.
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            model(torch.rand(1, model.in_channels, size, size))
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total
+
+
 def time_forward(model: torch.nn.Module, size: int, repeats: int = 3, device: str = "cpu") -> float:
     """Median seconds of one forward pass at size x size (after one warm-up)."""
     model = model.to(device).eval()

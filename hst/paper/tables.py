@@ -3,7 +3,8 @@
 Reads what the pipeline wrote under the study's results folder (``study.json``,
 ``complexity/complexity.csv``, ``data/<SET>.json``, ``runs/<RUN>/run.json`` and
 ``eval/<RUN>/<SET>/summary.csv``) and the published numbers in ``baselines/``, and writes
-``table1..6.csv`` and ``.md``. Every table starts with header lines naming the data source,
+``table1..6.csv`` and ``.md`` and ``results.csv``; ``--only NAME`` writes one of them from what it reads
+(study.json's ``reads``: the pipeline's rule per table). Every table starts with header lines naming the data source,
 the recipe, the commit and the device, so a table made on synthetic twins cannot pass for one
 made on the real sets.
 """
@@ -20,7 +21,7 @@ import pandas as pd
 from hst.data.registry import load_registry
 from hst.envinfo import git_commit
 from hst.models import VARIANTS
-from hst.study.layout import PAPER_ARCH
+from hst.study.layout import OUTPUTS, PAPER_ARCH
 from hst.errors import DataError
 from hst.fsutil import atomic_write_text
 from hst.metrics.stats import Interval, mean_ci, paired_difference, verdict
@@ -59,14 +60,17 @@ def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
 class Results:
     """Everything one study wrote, read once."""
 
-    def __init__(self, study_json: str | Path, baselines: str | Path = BASELINES) -> None:
+    def __init__(self, study_json: str | Path, baselines: str | Path = BASELINES, output: str | None = None) -> None:
+        """``output``: read only the run records that this output of ``hst tables`` reads (study.json's
+        ``reads``, :func:`hst.study.layout.table_reads`); None: every run's."""
         self.study_path = Path(study_json)
         self.baselines = Path(baselines)
         study = read_json(self.study_path)
         self.study = study
         self.config, self.runs = study["config"], study["runs"]
         self.root = self.study_path.parent
-        self.run_records = {name: read_json(self.root / "runs" / name / "run.json") for name in self.runs}
+        names = self.runs if output is None else study["reads"][output]["runs"]
+        self.run_records = {name: read_json(self.root / "runs" / name / "run.json") for name in names}
 
     @property
     def real(self) -> bool:
@@ -140,9 +144,13 @@ class Results:
                    " (set by the profile or command line)" if asked is not None and other else "")
         left_out = self.left_out()
         paper = "250 epochs, batch 32, 128x128 patches, lr 0.0003 cosine"
-        recipe = "; ".join(sorted(recipes)) or "no training"
-        if recipes and not recipe.startswith(paper):
+        # A table that reads no training (Tables 1, 2) names the study's recipes, as study.json resolved them.
+        study_recipes = {_recipe_text(run["config"], run) for run in self.runs.values() if "config" in run}
+        recipe = "; ".join(sorted(recipes or study_recipes)) or "no training"
+        if (recipes or study_recipes) and not recipe.startswith(paper):
             recipe += f" (REDUCED; the paper: {paper})"
+        if not recipes and study_recipes:
+            recipe = f"the study's (this table reads no training): {recipe}"
         return [
             f"study: {self.config['name']}",
             f"data: {source}",
@@ -620,32 +628,45 @@ TABLES = {
     "table4": ("Table 4. Motion deblurring (trained on GoPro)", table4),
     "table5": ("Table 5. Single vs double layer on the heavy-rain set (and the baselines retrained beside them)", table5),
     "table6": ("Table 6. Stochastic sampler vs max / average pooling (and grid)", table6),
+    "released": ("Released weights scored here: published, own protocol, table protocol", released_table),
 }
 
 
-def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path = BASELINES) -> list[Path]:
-    """Write every table as CSV and Markdown under ``out``; return the paths."""
-    res, out = Results(study_json, baselines), Path(out)
-    header, written = res.header(), []
-    tables = dict(TABLES)
-    if res.study.get("released"):
-        tables["released"] = ("Released weights scored here: published, own protocol, table protocol", released_table)
-    for name, (title, build) in tables.items():
+def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path = BASELINES,
+                 only: str | None = None) -> list[Path]:
+    """Write every output of ``hst tables`` under ``out`` (each table as CSV and Markdown, then ``results.csv``), or
+    with ``only`` that one; return the paths. Each reads only the run records study.json's ``reads`` names for it,
+    and its header names those runs' recipes, devices and commits, so a table is the same however it was built."""
+    out = Path(out)
+    reads = read_json(study_json)["reads"]
+    if only is not None and only not in reads:
+        raise DataError(f"--only {only}: not an output of this study ({', '.join(reads)})")
+    written = []
+    for name in reads if only is None else [only]:
+        res = Results(study_json, baselines, output=name)
+        if name == "results":
+            comment = "".join(f"# {line}\n" for line in ["every number of the tables at full precision "
+                                                         "(hst.paper.tables.long_results)", *res.header()])
+            atomic_write_text(out / "results.csv", comment + long_results(res).to_csv(index=False, float_format="%.10g"))
+            written.append(out / "results.csv")
+            continue
+        title, build = TABLES[name]
         df, notes, md = build(res)
-        write_table(out, name, title, header, df, notes, md)
+        write_table(out, name, title, res.header(), df, notes, md)
         written += [out / f"{name}.csv", out / f"{name}.md"]
-    comment = "".join(f"# {line}\n" for line in ["every number of the tables at full precision (hst.paper.tables.long_results)", *header])
-    atomic_write_text(out / "results.csv", comment + long_results(res).to_csv(index=False, float_format="%.10g"))
-    return written + [out / "results.csv"]
+    return written
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="the study.json the pipeline wrote under its results folder")
     parser.add_argument("--out", required=True, help="folder for table1..6 .csv and .md")
     parser.add_argument("--baselines", default=str(BASELINES), help="folder of the published-number CSVs (default: the repository's baselines/)")
+    parser.add_argument("--only", choices=OUTPUTS, default=None,
+                        help="write this one output (a table, or results.csv: 'results') from what it reads; "
+                             "default: every output of the study")
 
 
 def run(args: argparse.Namespace) -> int:
-    for path in write_tables(args.study, args.out, args.baselines):
+    for path in write_tables(args.study, args.out, args.baselines, args.only):
         print(path)
     return 0

@@ -3,7 +3,9 @@ configurations each table compares.
 
 A study resolves this map against its runs (:meth:`hst.study.Study.describe`, written to
 ``study.json``), so the tables and the report select their rows by it: by the runs' experiment,
-variant, sampler and baseline fields, never by parsing a run's name or a model's label.
+variant, sampler and baseline fields, never by parsing a run's name or a model's label. It also says
+what each output of ``hst tables`` reads (:func:`table_reads`), by which the pipeline has a rule per
+table whose inputs are that table's runs and scores alone.
 """
 
 from __future__ import annotations
@@ -62,4 +64,44 @@ def table_rows(runs: dict[str, dict[str, Any]], table: str) -> dict[str, Any]:
         configs += [{"baseline": r["baseline"], "group": g} for g in groups
                     for r in [next(r for r in runs.values() if r["group"] == g)] if r["baseline"]]
     out |= {"field": spec["field"], "configs": configs, "reference": _group_of(runs, experiment, **REFERENCE)}
+    return out
+
+
+# What `hst tables` writes, one output per name (the pipeline's rule per table), in the order it writes them:
+# Tables 1-6, the released weights' table (a study with released.evaluate), and results.csv.
+OUTPUTS = ("table1", "table2", "table3", "table4", "table5", "table6", "released", "results")
+
+
+def table_reads(runs: dict[str, dict[str, Any]], sets: dict[str, dict[str, Any]], released: list[dict[str, Any]],
+                table: str) -> dict[str, Any]:
+    """What one output of ``hst tables`` reads besides ``study.json`` and the published numbers, for a study's runs,
+    sets and released weights (``Study.describe()``'s): ``runs`` (their ``run.json``), ``evaluations`` (run, test set:
+    its ``summary.csv``), ``inputs`` (test sets whose degraded inputs' scores it reads), ``data`` (sets whose check
+    report it reads), ``complexity`` (Table 1's counts) and ``released`` (weights, set, protocol: its scores).
+    The pipeline makes each output from these alone, so Table 6 waits for the ablation's sampler runs only;
+    ``results`` (every number of the tables) reads everything."""
+    out: dict[str, Any] = {"runs": [], "evaluations": [], "inputs": [], "data": [], "complexity": table == "table1",
+                           "released": []}
+    if table == "table2":  # the check report of every set the study's runs train or test on
+        out["data"] = list(dict.fromkeys(s for r in runs.values() for s in [r["train_set"], *r["test_sets"]]))
+        return out
+    if table in ("released", "results"):
+        out["released"] = [[r["weights"], r["set"], p] for r in released for p in r["protocols"]]
+    if table in TABLES:
+        spec = TABLES[table]
+        experiment = spec["experiment"]
+        if "configs" in spec:  # Tables 5 and 6: the runs of the configurations they compare
+            groups = {c["group"] for c in table_rows(runs, table)["configs"] if c["group"]}
+            names = [n for n, r in runs.items() if r["experiment"] == experiment and r["group"] in groups]
+            columns = None
+        else:  # Tables 3 and 4: every run of the experiment, on the test sets of the table's task
+            names = [n for n, r in runs.items() if r["experiment"] == experiment]
+            columns = {s for s, v in sets.items() if v["task"] == spec["task"] and v["split"] == "test"}
+    elif table == "results":
+        names, columns = list(runs), None
+    else:  # Table 1, the released weights' table: no training
+        return out
+    out["runs"] = names
+    out["evaluations"] = [[n, s] for n in names for s in runs[n]["test_sets"] if columns is None or s in columns]
+    out["inputs"] = list(dict.fromkeys(s for _, s in out["evaluations"]))
     return out

@@ -83,26 +83,31 @@ def train_pairs(study, name: str) -> int:
 
 @functools.cache
 def _macs_per_pixel(model_json: str) -> float:
-    """MACs per pixel of one forward pass of a run config's ``model`` section (fvcore at 32 x 32)."""
+    """MACs per pixel of one forward pass of a run config's ``model`` section: its convolutions and linear layers
+    at 32 x 32 (:func:`hst.models.complexity.layer_macs`: one eager pass; fvcore's trace took seconds per model)."""
     from hst.models import build_from_config
-    from hst.models.complexity import count_macs
+    from hst.models.complexity import layer_macs
 
-    return count_macs(build_from_config(json.loads(model_json)), 32)[0] / (32 * 32)
+    return layer_macs(build_from_config(json.loads(model_json)), 32) / (32 * 32)
 
 
 def training_work(study, run: str) -> float:
-    """A training's work in forward MACs (iterations x batch x patch pixels x MACs per pixel): what the
-    pipeline orders its trainings by, the longest first, so that none starts last and runs alone."""
-    from hst.engine.config import load_config
-
+    """A training's work in forward MACs of its layers (iterations x batch x patch pixels x MACs per pixel)."""
     r = study.runs[run]
-    config = load_config(r.recipe, r.train_args())
+    config = study.run_config(run)
     data, batch = config["data"], int(config["optim"]["batch_size"])
     iterations = config["schedule"]["iterations"]
     if not iterations:
         iterations = int(config["schedule"]["epochs"]) * max(train_pairs(study, r.train_set) * int(data["patches_per_image"]) // batch, 1)
     pixels = int(data["patch_size"]) ** 2
     return float(iterations) * batch * pixels * _macs_per_pixel(json.dumps(config["model"], sort_keys=True))
+
+
+def training_ranks(study) -> dict[str, int]:
+    """Each training's rank by :func:`training_work` (1: the least work; ties by name): the pipeline's priorities,
+    so the longest trainings start first and none starts last to run alone while the other cores idle."""
+    order = sorted(study.runs, key=lambda r: (training_work(study, r), r))
+    return {run: i + 1 for i, run in enumerate(order)}
 
 
 class TrainingStep:

@@ -24,34 +24,13 @@ from hst.errors import ConfigError
 from hst.models import SAMPLERS, VARIANTS, model_label, model_options
 from hst.schema import read_yaml as read_yaml_file
 from hst.schema import validate, yaml12_scalars
-from hst.study.layout import EXPERIMENT_OUTPUTS, FIG6_SAMPLERS, PANEL_EXPERIMENTS, REFERENCE, TABLES, table_rows
+from hst.study.layout import (EXPERIMENT_OUTPUTS, FIG6_SAMPLERS, OUTPUTS, PANEL_EXPERIMENTS, REFERENCE, TABLES, table_reads,
+                              table_rows)
 
 # The datasets as hst/data/registry.yaml has them: every set, and how each test set is scored.
 _REGISTRY = default_registry()
 SETS = list(_REGISTRY.sets)
 PROTOCOL = _REGISTRY.protocols()
-
-_set = {"enum": SETS}
-_test_sets = {"type": "array", "items": {"enum": sorted(PROTOCOL)}, "minItems": 1, "uniqueItems": True}
-_overrides = {"type": "object", "additionalProperties": True,
-              "description": "run-config values (dotted keys) applied to this experiment's trainings"}
-_seeds = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "uniqueItems": True,
-          "description": "training seeds: each (variant, sampler, seed) trains once; with more than one, the tables "
-                         "report mean and 95% CI over seeds (cost: one training per seed)"}
-_baselines = {
-    "type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9]*$"},
-    "additionalProperties": {
-        "type": "object", "additionalProperties": False, "required": ["recipe"],
-        "properties": {
-            "recipe": {"type": "string", "description": "the model's own `hst train` run config (model.arch, loss, optimiser)"},
-            "overrides": {**_overrides, "description": "applied after the experiment's overrides (whose model.* keys are HST's)"},
-            "seeds": {**_seeds, "description": "default: the experiment's seeds, so each pairs with an HST run of its seed"},
-        }},
-    "description": "other models this experiment trains and scores like HST (name -> recipe): the same training set, "
-                   "the experiment's overrides (its budget: iterations, batch, patch size), the same test sets and seeds"}
-_size = {"oneOf": [{"type": "integer", "minimum": 8},
-                   {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2}]}
-
 
 # Run-config keys that an experiment's ``overrides`` may not set: each is set by the study itself
 # (the run's name, data, seed or resources), so an override would train or run something other
@@ -68,58 +47,27 @@ IDENTITY_KEYS = {
 }
 
 
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": list(props) if required is None else required,
-            "additionalProperties": False}
+# The study schema is the workflow's (as snakemake-workflows keep theirs): YAML under workflow/schemas/,
+# read from the repository (an editable install). Its names of sets, variants, samplers and sampling
+# policies come from their registries when it is loaded (`x-enum: NAME`), so each stays in one home.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "study.schema.yaml"
+SCHEMA_ENUMS: dict[str, list[str]] = {"sets": SETS, "test_sets": sorted(PROTOCOL), "variants": list(VARIANTS),
+                                      "samplers": list(SAMPLERS), "sampling_policies": list(SAMPLING_POLICIES)}
 
 
-SCHEMA: dict[str, Any] = _obj({
-    "name": {"type": "string", "description": "shown in every table header"},
-    "data": _obj({
-        "source": {"enum": ["synthetic", "real"]},
-        "root": {"type": "string"},
-        "registry_override": {"type": ["string", "null"]},
-        "synthetic": _obj({
-            "seed": {"type": "integer", "minimum": 0},
-            "train_count": {"type": "integer", "minimum": 1},
-            "test_count": {"type": "integer", "minimum": 1},
-            "train_size": _size,
-            "test_size": _size,
-        }),
-    }, required=["source", "root"]),
-    "recipe": {"type": "string", "description": "an `hst train` run config: the recipe every training starts from"},
-    "results": {"type": "string"},
-    "train_threads": {"type": "integer", "minimum": 1},
-    "experiments": _obj({
-        "derain": _obj({"train_set": _set, "variant": {"enum": list(VARIANTS)}, "test_sets": _test_sets,
-                        "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
-                       required=["train_set", "variant", "test_sets"]),
-        "deblur": _obj({"train_set": _set, "variant": {"enum": list(VARIANTS)}, "test_sets": _test_sets,
-                        "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
-                       required=["train_set", "variant", "test_sets"]),
-        "ablation": _obj({"train_set": _set, "test_sets": _test_sets,
-                          "variants": {"type": "array", "items": {"enum": list(VARIANTS)}, "minItems": 1, "uniqueItems": True},
-                          "samplers": {"type": "array", "items": {"enum": list(SAMPLERS)}, "minItems": 1, "uniqueItems": True},
-                          "seeds": _seeds, "overrides": _overrides, "baselines": _baselines},
-                         required=["train_set", "test_sets", "variants", "samplers"]),
-    }, required=[]),
-    "released": _obj({
-        "registry": {"type": ["string", "null"], "description": "the weights registry (null: hst/data/weights.yaml)"},
-        "evaluate": {"type": "array", "minItems": 1, "items": _obj({
-            "weights": {"type": "string", "description": "a name of the weights registry (`python -m hst weights list`)"},
-            "set": {"enum": sorted(PROTOCOL)}})},
-    }, required=["evaluate"]),
-    "evaluation": _obj({
-        "sampling": {"enum": list(SAMPLING_POLICIES)},
-        "seed": {"type": "integer", "minimum": 0},
-        "draws": {"type": "integer", "minimum": 1},
-    }),
-    "heatmap": _obj({
-        "set": {"enum": sorted(PROTOCOL)},
-        "image": {"type": "integer", "minimum": 0, "description": "index of the image in the set, by name order"},
-        "passes": {"type": "integer", "minimum": 1},
-    }),
-}, required=["name", "data", "recipe", "results", "experiments", "evaluation"])
+def _fill_enums(node: Any) -> Any:
+    """The schema with each ``x-enum: NAME`` node given ``enum: SCHEMA_ENUMS[NAME]`` (a copy: YAML aliases share nodes)."""
+    if isinstance(node, list):
+        return [_fill_enums(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _fill_enums(v) for k, v in node.items() if k != "x-enum"}
+    if "x-enum" in node:
+        out["enum"] = list(SCHEMA_ENUMS[node["x-enum"]])
+    return out
+
+
+SCHEMA: dict[str, Any] = _fill_enums(read_yaml_file(SCHEMA_PATH, "study schema"))
 
 
 @dataclass(frozen=True)
@@ -174,6 +122,7 @@ class Study:
         self.recipe = config["recipe"]
         self.runs = self._runs(config["experiments"], self.recipe)
         self._released = self._check_released(config.get("released"), source)
+        self._run_configs: dict[str, dict[str, Any]] = {}
 
     def check_recipe(self) -> None:
         """Each experiment's overrides applied to the recipe make a valid run config (cross-key checks
@@ -314,9 +263,15 @@ class Study:
         """The device of one run's recipe (a baseline's recipe is its own)."""
         return load_config(self.runs[run].recipe)["device"]
 
+    def run_config(self, run: str) -> dict[str, Any]:
+        """A training's resolved run config: its recipe's values and the run's own (read once per run)."""
+        if run not in self._run_configs:
+            self._run_configs[run] = load_config(self.runs[run].recipe, self.runs[run].train_args())
+        return self._run_configs[run]
+
     def run_model(self, run: str) -> dict[str, Any]:
         """A run's resolved ``model`` section (its recipe's, with the run's variant and sampler)."""
-        return load_config(self.runs[run].recipe, self.runs[run].train_args())["model"]
+        return self.run_config(run)["model"]
 
     def model_label(self, run: str) -> str:
         """How the tables name a run's model: 'HST-tiny', 'HST-tiny (max sampler)', 'PReNet'."""
@@ -368,20 +323,23 @@ class Study:
     def describe(self) -> dict[str, Any]:
         """The resolved study, saved beside the results as ``study.json``: the config; every run with the
         fields the tables select by (experiment, group, arch, variant, sampler, baseline, seed) and its
-        model's label; the sets' tasks, protocols and table labels; each table's layout
-        (:mod:`hst.study.layout`); and what the study leaves out of the paper's tables."""
+        model's label and its resolved run config; the sets' tasks, protocols and table labels; each table's
+        layout and what each output of ``hst tables`` reads (``reads``: :mod:`hst.study.layout`, by which the
+        pipeline has a rule per table); and what the study leaves out of the paper's tables."""
         runs = {}
         for n, r in self.runs.items():
             arch, options = model_options(self.run_model(n))
             runs[n] = {"experiment": r.experiment, "group": r.group, "seed": r.seed, "train_set": r.train_set,
                        "arch": arch, "variant": r.variant, "sampler": r.sampler, "overrides": r.overrides,
                        "test_sets": list(r.test_sets), "recipe": r.recipe, "baseline": r.baseline,
-                       "model": model_label({"arch": arch, **options})}
+                       "model": model_label({"arch": arch, **options}), "config": self.run_config(n)}
         sets = {s.name: {"task": s.task, "split": s.split, "protocol": s.protocol, "label": s.table_label}
                 for s in _REGISTRY.sets.values()}
+        outputs = [t for t in OUTPUTS if t != "released" or self.released]
         return {"config": self.config, "released": self.released, "runs": runs, "sets": sets,
-                "tables": {t: table_rows(runs, t) for t in TABLES}, "left_out": self.left_out(),
-                "panels": [list(p) for p in self.panel_evaluations()]}
+                "tables": {t: table_rows(runs, t) for t in TABLES},
+                "reads": {t: table_reads(runs, sets, self.released, t) for t in outputs},
+                "left_out": self.left_out(), "panels": [list(p) for p in self.panel_evaluations()]}
 
 
 def _leaves_only(schema: dict[str, Any]) -> dict[str, Any]:

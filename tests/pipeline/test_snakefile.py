@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from hst.paper.tables import read_csv
+from hst.study import Study
 from tests.helpers.pipeline import ENV, REPO, REPORT_TABLES, SNAKEMAKE, TOY_LABEL, snakemake, tiny_study
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,8 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     expected = {"synth": [f"data/synth_{s}.log" for s in sets], "check": [f"data/check_{s}.log" for s in sets],
                 "prepare": [f"data/prepare_{r['train_set']}.log" for r in study["runs"].values()],
                 "train": [f"train/{name}.log" for name in study["runs"]], "infer": [f"infer/{e}.log" for e in evals],
-                "score": [f"score/{e}.log" for e in evals], "tables": ["tables.log"]}
+                "score": [f"score/{e}.log" for e in evals], "table": [f"tables/table{i}.log" for i in range(1, 7)],
+                "results": ["tables/results.log"]}
     logs = tmp / "results" / "logs"
     assert not (tmp / "logs").exists()
     for rule, names in expected.items():
@@ -166,11 +169,28 @@ def test_a_study_override_in_exponent_notation_is_a_number(tmp_path):
     assert "optim.lr=0.0003" in snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--forcerun", "train").stdout
 
 
+def test_one_table_alone_waits_for_its_own_trainings_only(tmp_path):
+    """Table 6 (the samplers) on a fresh folder: the ablation's HST-tiny trainings, none of derain, deblur or PReNet."""
+    study = yaml.safe_load((REPO / "config/config.yaml").read_text())  # the default study, its recipes found from here
+    study["recipe"] = str(REPO / study["recipe"])
+    for experiment in study["experiments"].values():
+        for baseline in experiment.get("baselines", {}).values():
+            baseline["recipe"] = str(REPO / baseline["recipe"])
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = snakemake(tmp_path, "-n", "results/tables/table6.md", "--configfile", str(tmp_path / "study.yaml"))
+    trained = set(re.findall(r"results/runs/([\w-]+)/model\.pt", out.stdout))
+    study = Study.from_file(tmp_path / "study.yaml")
+    assert trained == {name for name, r in study.runs.items()
+                       if r.experiment == "ablation" and not r.baseline and r.variant == "tiny"}, trained
+    assert not any(name.startswith(("derain", "deblur")) or "prenet" in name for name in trained)
+    assert "rule table:" in out.stdout and "rule results:" not in out.stdout
+
+
 def test_paper_study_dry_run_lists_downloads_without_network():
     out = snakemake(REPO, "-n", "--configfile", str(REPO / "config/paper.yaml"), "--quiet", "rules")
     text = out.stdout + out.stderr
     assert "extended by additional config" not in text  # paper.yaml stands alone, not merged into the default
-    for rule in ("fetch", "check", "prepare", "train", "infer", "score", "tables", "complexity"):
+    for rule in ("fetch", "check", "prepare", "train", "infer", "score", "table", "results", "complexity"):
         assert rule in text
 
 

@@ -161,3 +161,54 @@ def test_an_override_in_exponent_notation_is_a_number_whoever_read_the_file(tmp_
     for study in (Study(snakemake_view), Study.from_file(tmp_path / "study.yaml")):
         run = study.runs["ablation-tiny-max-s0"]
         assert run.overrides["optim.lr"] == 0.0003 and "optim.lr=0.0003" in run.train_args()
+
+
+def test_importing_the_study_loads_neither_opencv_nor_the_paper_layer():
+    """The Snakefile's parse imports hst.study: no cv2 (scoring's), no hst.paper (the tables'), no fvcore."""
+    import subprocess
+    import sys
+
+    code = "import sys, hst.study; print(sorted(m for m in ('cv2', 'hst.paper', 'fvcore', 'skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml"])
+def test_trainings_are_ranked_as_fvcore_would_rank_them(path):
+    """The pipeline's priorities (layer MACs, one eager pass) order the trainings as Table 1's fvcore count does."""
+    import json
+
+    from hst.models import build_from_config
+    from hst.models.complexity import count_macs
+    from hst.study.plan import _macs_per_pixel, training_ranks, training_work
+
+    study = Study.from_file(path)
+    fvcore: dict[str, float] = {}
+
+    def work(run: str) -> float:
+        model = study.run_config(run)["model"]
+        key = json.dumps(model, sort_keys=True)
+        if key not in fvcore:
+            fvcore[key] = count_macs(build_from_config(model), 32)[0] / (32 * 32)
+        return training_work(study, run) / _macs_per_pixel(key) * fvcore[key]
+
+    order = sorted(study.runs, key=lambda r: (work(r), r))
+    assert training_ranks(study) == {r: i + 1 for i, r in enumerate(order)}
+
+
+def test_each_table_reads_only_its_own_runs():
+    """study.json's "reads" (hst.study.layout.table_reads): Table 6 the ablation's sampler runs, Table 5 its variants and
+    the baselines beside them, Tables 1 and 2 no training, results.csv every run."""
+    study = Study.from_file("config/config.yaml")
+    reads = study.describe()["reads"]
+    assert list(reads) == ["table1", "table2", "table3", "table4", "table5", "table6", "results"]  # no released weights
+    assert {study.runs[r].group for r in reads["table6"]["runs"]} == {
+        f"ablation-tiny-{s}" for s in ("stochastic", "max", "avg", "grid")}
+    assert {study.runs[r].group for r in reads["table5"]["runs"]} == {
+        "ablation-tiny-stochastic", "ablation-double-stochastic", "ablation-prenet"}
+    assert {study.runs[r].experiment for r in reads["table3"]["runs"]} == {"derain"}
+    assert reads["table6"]["inputs"] == ["Rain100H"] and reads["table1"]["complexity"]
+    assert not reads["table1"]["runs"] and not reads["table2"]["runs"] and reads["table2"]["data"]
+    assert reads["results"]["runs"] == list(study.runs)
+    assert sorted(map(tuple, reads["results"]["evaluations"])) == sorted(study.evaluations())

@@ -7,6 +7,7 @@ wildcard_constraints:
     run="|".join(study.runs) or "NONE",
     weights="|".join(r["weights"] for r in study.released) or "NONE",
     protocol="derain|gopro|realblur|prenet",
+    table="table[1-6]|released",  # results.csv has a rule of its own
     # "input" is not a run: eval/input/<SET> holds the scores of the degraded inputs themselves.
 
 
@@ -16,21 +17,26 @@ def data_ready(name):
     return f"{ROOT}/{name}/{marker}"
 
 
+def set_dir(ready):
+    """A set's folder, from its data_ready() file (an input of the rule that reads the set)."""
+    return os.path.dirname(ready)
+
+
+def data_root(ready):
+    """The data root (the study's data.root), from a set's data_ready() file."""
+    return os.path.dirname(set_dir(ready))
+
+
+# The resolved study (study.json): its runs, and what each output of `hst tables` reads ("reads").
+DESCRIBED = study.describe()
+
+
 @functools.cache
-def run_config(run):
-    """A training's resolved run config (the recipe's values and the run's own), as the train rule's params."""
-    from hst.engine.config import load_config
+def train_ranks():
+    """Each training's priority: its rank by work, the longest the highest (1 ... number of runs)."""
+    from hst.study.plan import training_ranks
 
-    return load_config(study.runs[run].recipe, study.runs[run].train_args())
-
-
-@functools.cache
-def train_priority(run):
-    """A training's scheduling priority: its rank by work, the longest the highest (1 ... number of runs)."""
-    from hst.study.plan import training_work
-
-    order = sorted(study.runs, key=lambda r: (training_work(study, r), r))
-    return order.index(run) + 1
+    return training_ranks(study)
 
 
 def data_priority(name):
@@ -47,19 +53,35 @@ def eval_dir(run, name):
     return PATHS["eval"].format(run=run, set=name)
 
 
-def released_summaries():
-    """The scores of the released weights (released.evaluate), each under its protocols."""
-    return [f"{PATHS['released_eval'].format(weights=r['weights'], set=r['set'], protocol=p)}/summary.csv"
-            for r in study.released for p in r["protocols"]]
+def released_summary(weights, name, protocol):
+    return f"{PATHS['released_eval'].format(weights=weights, set=name, protocol=protocol)}/summary.csv"
+
+
+def input_summary(name):
+    """The scores of a test set's degraded inputs."""
+    return f"{RESULTS}/eval/input/{name}/summary.csv"
 
 
 def summaries():
-    """Every score the tables read: each (run, test set), each test set's degraded input, the released weights'."""
+    """Every score of the study: each (run, test set), each test set's degraded input, the released weights'."""
     runs = [f"{eval_dir(r, s)}/summary.csv" for r, s in study.evaluations()]
-    return runs + [f"{RESULTS}/eval/input/{s}/summary.csv" for s in study.test_sets] + released_summaries()
+    released = [released_summary(r["weights"], r["set"], p) for r in study.released for p in r["protocols"]]
+    return runs + [input_summary(s) for s in study.test_sets] + released
 
 
-TABLES = [f"table{i}" for i in range(1, 7)] + (["released"] if study.released else [])
+def reads(output):
+    """The files one output of `hst tables` reads (a table, or "results"), from study.json's map
+    (hst.study.layout.table_reads): its runs, their scores, the inputs' scores, check reports, Table 1's counts."""
+    r = DESCRIBED["reads"][output]
+    return ([f"{PATHS['run'].format(run=run)}/model.pt" for run in r["runs"]]  # run.json is written with it
+            + [f"{eval_dir(run, s)}/summary.csv" for run, s in r["evaluations"]]
+            + [input_summary(s) for s in r["inputs"]]
+            + [PATHS["data_report"].format(set=s) for s in r["data"]]
+            + ([PATHS["complexity"]] if r["complexity"] else [])
+            + [released_summary(*x) for x in r["released"]])
+
+
+TABLES = [t for t in DESCRIBED["reads"] if t != "results"]  # table1..6, and released with released.evaluate
 HEAT = study.config.get("heatmap")
 # Fig. 6 compares the stochastic sampler with max pooling: the first seed's run of each (None: not in this study).
 HEAT_RUNS = study.heatmap_runs()

@@ -7,8 +7,6 @@ rule complexity:
         f"{LOGS}/complexity.log",
     params:
         py=PY,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} complexity --format csv -o {output} > {log} 2>&1"
 
@@ -21,7 +19,5 @@ rule readings:
         f"{LOGS}/readings.log",
     params:
         py=PY,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} complexity --readings --format csv -o {output} > {log} 2>&1"

@@ -11,9 +11,7 @@ if study.source == "synthetic":
         params:
             args=lambda wc: " ".join(study.synth_args(wc.set)),
             py=PY,
-            root=lambda wc: ROOT,
-        conda:
-            CONDA_ENV
+            root=lambda wc, output: data_root(output[0]),
         shell:
             "{params.py} data synth {wildcards.set} --root {params.root} {params.args} > {log} 2>&1"
 
@@ -27,18 +25,16 @@ else:
         params:
             override=override_flag(),
             py=PY,
-            root=lambda wc: ROOT,
+            root=lambda wc, output: data_root(output[0]),
         retries: 2
         priority: lambda wc: data_priority(wc.set)
-        conda:
-            CONDA_ENV
         shell:
             "{params.py} data fetch {wildcards.set} --root {params.root} {params.override} --no-progress > {log} 2>&1"
 
 
 rule check:
     input:
-        lambda wc: data_ready(wc.set),
+        ready=lambda wc: data_ready(wc.set),
     output:
         PATHS["data_report"],
     priority: lambda wc: data_priority(wc.set)
@@ -47,9 +43,7 @@ rule check:
     params:
         override=override_flag(),
         py=PY,
-        root=lambda wc: ROOT,
-    conda:
-        CONDA_ENV
+        root=lambda wc, input: data_root(input.ready),
     shell:
         "{params.py} data check {wildcards.set} --root {params.root} {params.override} --json > {output} 2> {log}"
 
@@ -66,8 +60,6 @@ rule prepare:
     params:
         override=override_flag(),
         py=PY,
-        root=lambda wc: ROOT,
-    conda:
-        CONDA_ENV
+        root=lambda wc, input: data_root(input.ready),
     shell:
         "{params.py} data prepare {wildcards.set} --root {params.root} {params.override} > {log} 2>&1"

@@ -17,7 +17,7 @@ rule infer:
         out=lambda wc, output: os.path.dirname(output.times),
         protocol=lambda wc: study.protocol(wc.set),
         py=PY,
-        root=lambda wc: ROOT,
+        set_dir=lambda wc, input: set_dir(input.ready),
         sampling=EVAL["sampling"],
         seed=EVAL["seed"],
         draws=EVAL["draws"],
@@ -27,10 +27,8 @@ rule infer:
     threads: 1
     resources:
         gpu=1 if study.device == "cuda" else 0,
-    conda:
-        CONDA_ENV
     shell:
-        "{params.py} evaluate --checkpoint {input.model} --set {params.root}/{wildcards.set} --protocol {params.protocol}"
+        "{params.py} evaluate --checkpoint {input.model} --set {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} --sampling {params.sampling} --seed {params.seed} --draws {params.draws}"
         " --device {params.device} --no-score --threads {threads} --no-progress > {log} 2>&1"
 
@@ -48,11 +46,9 @@ rule score:
         out=lambda wc, output: os.path.dirname(output.summary),
         protocol=lambda wc: study.protocol(wc.set),
         py=PY,
-        root=lambda wc: ROOT,
-    conda:
-        CONDA_ENV
+        set_dir=lambda wc, input: set_dir(input.ready),
     shell:
-        "{params.py} score --restored {params.out}/restored --set {params.root}/{wildcards.set} --protocol {params.protocol}"
+        "{params.py} score --restored {params.out}/restored --set {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} > {log} 2>&1"
 
 
@@ -68,10 +64,8 @@ rule score_input:
     params:
         protocol=lambda wc: study.protocol(wc.set),
         py=PY,
-        root=lambda wc: ROOT,
+        set_dir=lambda wc, input: set_dir(input.ready),
         out=lambda wc, output: os.path.dirname(output.summary),
-    conda:
-        CONDA_ENV
     shell:
-        "{params.py} score --inputs --set {params.root}/{wildcards.set} --protocol {params.protocol}"
+        "{params.py} score --inputs --set {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} > {log} 2>&1"

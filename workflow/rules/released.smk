@@ -10,9 +10,8 @@ rule released_weights:
     params:
         py=PY,
         registry=study.released_registry(),
+        # The downloads' cache (kept to resume and check a download), not an output: the checkpoint is.
         root=f"{ROOT}/_weights",
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} weights --registry {params.registry} fetch {wildcards.weights} --root {params.root}"
         " --checkpoint {output} --no-progress > {log} 2>&1"
@@ -30,13 +29,11 @@ rule released_eval:
     params:
         py=PY,
         out=lambda wc, output: os.path.dirname(output.summary),
-        root=ROOT,
+        set_dir=lambda wc, input: set_dir(input.ready),
         device=study.device,
     threads: 1
     resources:
         gpu=1 if study.device == "cuda" else 0,
-    conda:
-        CONDA_ENV
     shell:
-        "{params.py} evaluate --checkpoint {input.model} --set {params.root}/{wildcards.set} --protocol {wildcards.protocol}"
+        "{params.py} evaluate --checkpoint {input.model} --set {params.set_dir} --protocol {wildcards.protocol}"
         " --out {params.out} --no-save --device {params.device} --threads {threads} --no-progress > {log} 2>&1"

@@ -1,10 +1,6 @@
 # The report's pieces: each is one file declared with report(), read by `snakemake --report`.
 # Nothing is recomputed: the tables are the tables stage's CSVs, the plots read what the runs wrote.
 
-wildcard_constraints:
-    table="table[1-6]|released",
-
-
 rule report_table:
     input:
         f"{PATHS['tables']}/{{table}}.csv",
@@ -16,8 +12,6 @@ rule report_table:
     params:
         py=PY,
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report table --csv {input} -o {output} > {log} 2>&1"
 
@@ -34,8 +28,6 @@ rule report_curves:
     params:
         py=PY,
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report curves --study {input.study} -o {output} > {log} 2>&1"
 
@@ -53,8 +45,6 @@ rule report_cost:
         py=PY,
         tables=lambda wc, input: os.path.dirname(input.tables[0]),
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report cost --study {input.study} --tables {params.tables} -o {output} > {log} 2>&1"
 
@@ -71,8 +61,6 @@ rule report_psnr:
     params:
         py=PY,
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report psnr --study {input.study} -o {output} > {log} 2>&1"
 
@@ -91,8 +79,6 @@ rule report_claims:
         py=PY,
         tables=lambda wc, input: os.path.dirname(input.tables[0]),
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report claims --study {input.study} --tables {params.tables} --readings {input.readings}"
         " -o {output} > {log} 2>&1"
@@ -112,7 +98,5 @@ rule report_times:
         py=PY,
         benchmarks=f"{RESULTS}/benchmarks",
         provenance=PROVENANCE,
-    conda:
-        CONDA_ENV
     shell:
         "{params.py} report times --study {input.study} --benchmarks {params.benchmarks} -o {output} > {log} 2>&1"

@@ -1,4 +1,6 @@
-# The cheap last stage: the resolved study, Fig. 6, and Tables 1-6 from the per-run CSVs.
+# The cheap last stage: the resolved study, then each table from what it reads alone (study.json's "reads",
+# hst.study.layout.table_reads), so `snakemake results/tables/table6.md` waits for the sampler runs only.
+
 
 rule study_json:
     # The resolved study as params, compared by value: it is written again when the study changes.
@@ -7,83 +9,44 @@ rule study_json:
     log:
         f"{LOGS}/study_json.log",
     params:
-        study=study.describe(),
+        study=DESCRIBED,
     run:
         from hst.fsutil import atomic_write_text
 
         atomic_write_text(output[0], json.dumps(params.study, indent=2) + "\n")
 
 
-if HEAT_RUNS:
-
-    rule heatmap:
-        input:
-            stochastic=f"{RESULTS}/runs/{HEAT_RUNS[0]}/model.pt",
-            pooling=f"{RESULTS}/runs/{HEAT_RUNS[1]}/model.pt",
-            ready=data_ready(HEAT["set"]),
-        output:
-            png=report(f"{PATHS['tables']}/fig6_heatmap.png", caption="../report/heatmap.rst",
-                       category="2 Figures", labels={"figure": "Fig. 6 sampled positions"}),
-            csv=f"{PATHS['tables']}/fig6_heatmap.csv",
-        log:
-            f"{LOGS}/heatmap.log",
-        params:
-            py=PY,
-            set_dir=lambda wc: f"{ROOT}/{HEAT['set']}",
-            image=HEAT["image"],
-            passes=HEAT["passes"],
-            device=study.device,
-            provenance=PROVENANCE,
-        resources:
-            gpu=1 if study.device == "cuda" else 0,
-        conda:
-            CONDA_ENV
-        shell:
-            "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --set {params.set_dir}"
-            " --image {params.image} --passes {params.passes} --device {params.device} --png {output.png}"
-            " --csv {output.csv} > {log} 2>&1"
-
-
-rule tables:
+rule table:
+    # One of Tables 1-6 or the released weights' table: `hst tables --only`, from its runs' scores alone.
     input:
         study=PATHS["study"],
-        complexity=PATHS["complexity"],
-        reports=expand(PATHS["data_report"], set=study.sets),
-        summaries=summaries(),
-        runs=expand(f"{PATHS['run']}/model.pt", run=list(study.runs)),
+        reads=lambda wc: reads(wc.table),
     output:
-        [f"{PATHS['tables']}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")],
-        results=f"{PATHS['tables']}/results.csv",  # every number of the tables, full precision
+        csv=f"{PATHS['tables']}/{{table}}.csv",
+        md=f"{PATHS['tables']}/{{table}}.md",
     log:
-        f"{LOGS}/tables.log",
+        f"{LOGS}/tables/{{table}}.log",
     params:
         py=PY,
-        out=lambda wc, output: os.path.dirname(output.results),
+        out=lambda wc, output: os.path.dirname(output.csv),
+        # The published numbers: files of the repository, edited with the code that reads them.
         baselines=f"{workflow.basedir}/baselines",
-    conda:
-        CONDA_ENV
     shell:
-        "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines} > {log} 2>&1"
+        "{params.py} tables --study {input.study} --out {params.out} --baselines {params.baselines}"
+        " --only {wildcards.table} > {log} 2>&1"
 
 
-if study.panel_evaluations():
-
-    rule visual:
-        # Figs. 7-8: input / HST / target crops of every test set of the derain and deblur experiments.
-        input:
-            study=PATHS["study"],
-            restored=[f"{eval_dir(r, s)}/times.csv" for r, s in study.panel_evaluations()],
-            ready=[data_ready(s) for _, s in study.panel_evaluations()],
-        output:
-            report(f"{PATHS['tables']}/fig7_visual.png", caption="../report/visual.rst",
-                   category="2 Figures", labels={"figure": "Figs. 7-8 visual panels"}),
-        log:
-            f"{LOGS}/visual.log",
-        params:
-            py=PY,
-            root=lambda wc: ROOT,
-            provenance=PROVENANCE,
-        conda:
-            CONDA_ENV
-        shell:
-            "{params.py} visual --study {input.study} --root {params.root} --png {output} > {log} 2>&1"
+rule results:
+    # results.csv: every number of the tables at full precision, so every run's scores.
+    input:
+        study=PATHS["study"],
+        reads=reads("results"),
+    output:
+        f"{PATHS['tables']}/results.csv",
+    log:
+        f"{LOGS}/tables/results.log",
+    params:
+        py=PY,
+        out=lambda wc, output: os.path.dirname(output[0]),
+    shell:
+        "{params.py} tables --study {input.study} --out {params.out} --only results > {log} 2>&1"

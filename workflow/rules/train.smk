@@ -8,29 +8,28 @@
 rule train:
     input:
         cache=lambda wc: cache_index(study.runs[wc.run].train_set),
+        ready=lambda wc: data_ready(study.runs[wc.run].train_set),
     output:
         model=f"{PATHS['run']}/model.pt",
     log:
         f"{LOGS}/train/{{run}}.log",
     params:
-        out=PATHS["run"],
+        out=lambda wc, output: os.path.dirname(output.model),
         recipe=lambda wc: study.runs[wc.run].recipe,  # a baseline's own recipe (experiments.*.baselines)
-        run=lambda wc: run_config(wc.run),
-        train_set=lambda wc: f"{ROOT}/{study.runs[wc.run].train_set}",
-        cache=lambda wc: f"{ROOT}/_cache/{study.runs[wc.run].train_set}",
+        run=lambda wc: study.run_config(wc.run),
+        train_set=lambda wc, input: set_dir(input.ready),
+        cache=lambda wc, input: os.path.dirname(input.cache),
         sets=lambda wc: " ".join(f"--set '{a}'" for a in study.runs[wc.run].train_args()),
         # gpu: N > 1 (e.g. --set-resources train:gpu=4): N processes, one per GPU, the global batch kept.
         launch=lambda wc, resources: PY if resources.gpu <= 1 else f"torchrun --standalone --nproc_per_node {resources.gpu} -m hst",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{run}}.tsv"
     threads: study.config.get("train_threads", 1)
-    # The longest trainings first (work in forward MACs, hst.study.plan.training_work): on a small machine
-    # a long training started last runs alone at the end while the other cores idle.
-    priority: lambda wc: train_priority(wc.run)
+    # The longest trainings first (work in forward MACs of the layers, hst.study.plan.training_ranks): on a
+    # small machine a long training started last runs alone at the end while the other cores idle.
+    priority: lambda wc: train_ranks()[wc.run]
     resources:
         gpu=lambda wc: 1 if study.run_device(wc.run) == "cuda" else 0,
-    conda:
-        CONDA_ENV
     shell:
         "{params.launch} train --config {params.recipe} --out {params.out} --no-progress --restart-if-changed"
         " --set data.train_set={params.train_set} --set data.cache_dir={params.cache}"
