@@ -161,3 +161,20 @@ def test_registry_labels_checkpoints_and_options(tmp_path):
         build_arch("dmphn", {"levels": "1-3"})
     with pytest.raises(ConfigError, match="stacks must be 1 to 4"):
         build_arch("dmphn", {"stacks": 5})
+
+
+def test_the_recipe_trains_dmphn_with_its_papers_optimiser_and_loss():
+    from pathlib import Path
+
+    from hst.engine.config import load_config
+    from hst.engine.state import build_training_state
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config/recipes/dmphn-synthetic.yaml")
+    assert config["model"] == {"arch": "dmphn", "levels": "1-2-4", "stacks": 1} and config["loss"]["name"] == "mse"
+    assert (config["optim"]["lr"], config["optim"]["decay"], config["optim"]["gamma"]) == (1e-4, "step", 0.1)
+    assert config["data"]["patch_size"] % 8 == 0
+    torch.manual_seed(0)
+    state = build_training_state(config, torch.device("cpu"), 4)
+    x = torch.rand(2, 3, 16, 16)
+    first = float(state.step(x, x.flip(-1)).detach())
+    assert first > 0 and float(state.step(x, x.flip(-1)).detach()) < first
