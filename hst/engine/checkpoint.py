@@ -39,8 +39,16 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, **extra: An
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint dict with ``weights_only=True``; raise CheckpointError if it is not one of ours."""
+    """Load a checkpoint dict with ``weights_only=True``; raise CheckpointError if it is not one of ours. A
+    released weight file, or a folder holding a released model of several files, that the weights registry
+    pins by SHA-256 reads as a checkpoint built from the registry (``released``: its name)."""
     path = Path(path)
+    if path.is_dir():
+        released = _released_folder(path)
+        if released is None:
+            raise CheckpointError(f"{path}: a folder, and not one holding a released model of several files of the "
+                                  "weights registry under their published names (`python -m hst weights list`)")
+        return released
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -65,12 +73,31 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def _released(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     """A released weight file (a bare state dict) that the weights registry knows by its SHA-256, as a
     checkpoint dict of ours (arch and model_config from the registry, ``released``: its name); else None."""
-    from hst.fsutil import sha256_of
     from hst.data.weights import identify
+    from hst.fsutil import sha256_of
 
     weights = identify(sha256_of(path))
     if weights is None or not all(isinstance(v, torch.Tensor) for v in state.values()):
         return None
+    return _as_checkpoint(weights, {k.removeprefix(weights.strip_prefix): v for k, v in state.items()})
+
+
+def _released_folder(path: Path) -> dict[str, Any] | None:
+    """A folder holding a released model of several files (each recognised by its SHA-256) as a checkpoint
+    dict of ours; else None."""
+    from hst.data.weights import identify_folder
+    from hst.errors import DataError
+
+    weights = identify_folder(path)
+    if weights is None:
+        return None
+    try:
+        return _as_checkpoint(weights, weights.state_dict(path))
+    except DataError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _as_checkpoint(weights, state: dict[str, Any]) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, "arch": weights.arch, "model_config": dict(weights.config),
             "state_dict": dict(state), "released": weights.name}
 

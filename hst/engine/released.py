@@ -2,13 +2,15 @@
 
 ``python -m hst weights list`` prints the registry (:mod:`hst.data.weights`); ``python -m hst weights
 fetch NAME [--root DIR] [--url URL_OR_PATH] [--checkpoint OUT]`` downloads one into ``DIR`` (default
-``weights/``), checked, and with ``--checkpoint`` writes it as a checkpoint of ours; ``python -m hst
-evaluate --checkpoint DIR/FILE`` evaluates either.
+``weights/``; a model of several files into ``DIR/<folder>/``), checked, and with ``--checkpoint`` writes
+it as a checkpoint of ours; ``python -m hst evaluate --checkpoint DIR/FILE`` (or ``DIR/<folder>``)
+evaluates either.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -22,17 +24,21 @@ from hst.models import build_arch
 
 
 def to_checkpoint(weights: Weights, path: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write the released file at ``path`` as a checkpoint of ours at ``out`` (its architecture and options
-    from the registry, ``released``: its name and SHA-256), so it evaluates like a model trained here."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Write the released file at ``path`` (or, for a model of several files, the folder holding them) as a
+    checkpoint of ours at ``out`` (its architecture and options from the registry, ``released``: its name
+    and SHA-256s), so it evaluates like a model trained here. The load is strict."""
+    state = weights.state_dict(path)
     model = build_arch(weights.arch, weights.config)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]  # the first line only names the class
         raise CheckpointError(f"{path}: does not load into {weights.arch} {weights.config} ({detail})") from None
-    save_checkpoint(out, model, released=weights.name, released_sha256=sha256_of(path), trained_on=weights.trained_on)
+    path = Path(path)
+    digest = sha256_of(path) if weights.archive is not None else \
+        {p.archive.file: sha256_of(path / p.archive.file) for p in weights.parts}
+    save_checkpoint(out, model, released=weights.name, released_sha256=digest, trained_on=weights.trained_on)
     return Path(out)
 
 
@@ -54,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         for w in registry.values():
             published = "; ".join(f"{p['set']} {p['psnr']:.2f} / {p['ssim']:.3f} ({p['protocol']} protocol)"
                                   for p in w.published)
-            print(f"{w.name:18s} {w.arch:8s} {w.archive.size:>10,} B  trained on {w.trained_on}; published: {published}")
+            files = "" if w.archive is not None else f" in {len(w.parts)} files"
+            print(f"{w.name:18s} {w.arch:8s} {w.size:>11,} B{files}  {json.dumps(w.config)}  trained on {w.trained_on}; "
+                  f"published: {published or 'none'}")
         return 0
     path = fetch_weights(args.name, args.root, urls=tuple(args.url), progress=not args.no_progress, registry=registry)
     print(f"{args.name}: {path}")

@@ -117,7 +117,9 @@ class Restorer:
         stochastic = sum(type(m).__name__ == "StochasticSampler" and getattr(m, "ratio", 1) > 1 for m in self.model.modules())
         return {
             "checkpoint": str(self.checkpoint.resolve()),
-            "checkpoint_sha256": sha256_of(self.checkpoint),
+            # A folder (a released model of several files): the SHA-256 of each of its files.
+            "checkpoint_sha256": sha256_of(self.checkpoint) if self.checkpoint.is_file() else
+            {p.name: sha256_of(p) for p in sorted(self.checkpoint.iterdir()) if p.is_file()},
             "arch": self.checkpoint_dict.get("arch", "hst"),
             "model_config": self.checkpoint_dict["model_config"],
             "released_weights": self.checkpoint_dict.get("released"),

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import torch
 
 from hst.errors import ConfigError
+from hst.models.brn import BRN
+from hst.models.dmphn import DMPHN, LEVELS, MAX_STACKS
 from hst.models.gdfn import GDFN
 from hst.models.global_sparse_attention import GlobalSparseAttention
 from hst.models.hst import HST
@@ -44,6 +46,8 @@ DEFAULT_VARIANT = "tiny"  # HST's configuration unless a run names another; SAMP
 
 _POS_INT = {"type": "integer", "minimum": 1}
 _FOUR_POS_INTS = {"type": "array", "items": _POS_INT, "minItems": 4, "maxItems": 4}
+# One schema per option name across architectures (the run config's model section holds them all).
+_STAGES = {**_POS_INT, "description": "recurrent stages T (PReNet's paper: 6; BRN's releases: 4 and 8)"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,28 @@ def _prenet_settings(cfg: dict[str, Any]) -> dict[str, str]:
             "heads": "", "ratios": "", "sampler": ""}
 
 
+def _brn_label(options: dict[str, Any]) -> str:
+    stages = options.get("stages", 4)
+    return "BRN" if stages == 4 else f"BRN ({stages} stages)"
+
+
+def _brn_settings(cfg: dict[str, Any]) -> dict[str, str]:
+    return {"blocks": f"{cfg['stages']} stages x (3 + 5) res. blocks (shared)", "channels": "32",
+            "heads": "", "ratios": "", "sampler": ""}
+
+
+def _dmphn_label(options: dict[str, Any]) -> str:
+    levels, stacks = options.get("levels", "1-2-4"), options.get("stacks", 1)
+    if stacks == 1:
+        return f"DMPHN({levels})"
+    return f"Stack({stacks})-DMPHN" + ("" if levels == "1-2-4" else f"({levels})")
+
+
+def _dmphn_settings(cfg: dict[str, Any]) -> dict[str, str]:
+    return {"blocks": f"{cfg['stacks']} stack(s) x levels {cfg['levels']} (an encoder-decoder per level)",
+            "channels": "32/64/128", "heads": "", "ratios": "", "sampler": ""}
+
+
 # Architectures by name (BasicSR's ARCH_REGISTRY, as a dict): what ``model.arch`` in a run config and a
 # checkpoint's "arch" say (checkpoints written before architectures had names are HST's).
 ARCHS: dict[str, Arch] = {
@@ -103,13 +129,32 @@ ARCHS: dict[str, Arch] = {
     ),
     "prenet": Arch(
         PReNet,
-        options={"stages": {**_POS_INT, "description": "recurrent stages T (paper: 6)"},
+        options={"stages": _STAGES,
                  "channels": {**_POS_INT, "description": "feature channels (paper: 32)"},
                  "blocks": {**_POS_INT, "description": "residual blocks per stage (paper: 5)"}},
         defaults={},
         build=lambda **options: PReNet(**options),
         label=lambda options: "PReNet",
         settings=_prenet_settings,
+    ),
+    "brn": Arch(
+        BRN,
+        options={"stages": _STAGES},
+        defaults={},
+        build=lambda **options: BRN(**options),
+        label=_brn_label,
+        settings=_brn_settings,
+    ),
+    "dmphn": Arch(
+        DMPHN,
+        options={"levels": {"enum": list(LEVELS), "description": "patches per level (the paper's DMPHN: 1-2-4)"},
+                 "stacks": {"type": "integer", "minimum": 1, "maximum": MAX_STACKS,
+                            "description": "stacked DMPHNs (Table 4's Stack(4)-DMPHN: 4)"}},
+        defaults={},
+        build=lambda **options: DMPHN(**options),
+        label=_dmphn_label,
+        table1=({"levels": "1-2-4", "stacks": 1}, {"levels": "1-2-4", "stacks": 4}),
+        settings=_dmphn_settings,
     ),
 }
 
@@ -216,7 +261,7 @@ def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Mo
 _load_plugins()
 
 __all__ = [
-    "ARCHS", "Arch", "register", "PLUGINS_ENV", "PReNet", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
+    "ARCHS", "Arch", "register", "PLUGINS_ENV", "PReNet", "BRN", "DMPHN", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
     "VARIANTS", "DEFAULT_VARIANT", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",

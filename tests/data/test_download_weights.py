@@ -109,3 +109,96 @@ def test_cli_fetch_writes_a_checkpoint_of_ours_from_a_registry_file(tmp_path, ca
     err = capsys.readouterr().err
     assert "tiny.pth: does not load into prenet" in err and "size mismatch for conv0.0.weight" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "bad.pt").exists()
+
+
+def test_the_shipped_registry_pins_brn_and_dmphn_with_stages_variants_and_published_figures():
+    reg = W.load_weights_registry()
+    brn, brn8 = reg["brn-rain100l"], reg["brn8-rain100l"]
+    assert (brn.arch, brn.config, brn.archive.size, brn.strip_prefix) == ("brn", {"stages": 4}, 1_662_337, "")
+    assert brn.archive.sha256 == "9046833601a5095ff994f216679de06545ce240d40487473d6432c375a5ea802"
+    assert {(p["set"], p["psnr"], p["ssim"], p["protocol"]) for p in brn.published} == {
+        ("Rain100L", 37.82, 0.981, "prenet"), ("Rain12", 36.70, 0.959, "prenet")}
+    assert (brn8.config, brn8.archive.size, brn8.strip_prefix) == ({"stages": 8}, 1_663_403, "module.")
+    assert reg["brn8-rain100h"].archive.sha256 == "46db6bbda038b49bc6c4e00d4af473939f586a6505384682769f8b4d98eda567"
+    # DMPHN: a model of several files, each pinned, each a part of the harness model.
+    sizes = {"dmphn-1-2-4": 6, "dmphn-1-2-4-8": 8, "dmphn-stack2": 12, "dmphn-stack3": 18, "dmphn-stack4": 24}
+    for name, n in sizes.items():
+        w = reg[name]
+        assert w.arch == "dmphn" and w.archive is None and len(w.parts) == n and len(set(w.archives)) == n
+        assert all(len(a.sha256) == 64 and a.size > 3_000_000 for a in w.archives)
+    small = reg["dmphn-1-2-4"]
+    assert small.folder == "DMPHN_1_2_4" and small.config == {"levels": "1-2-4", "stacks": 1}
+    assert {(p.archive.file, p.prefix) for p in small.parts} >= {("encoder_lv1.pkl", "encoder.s1_lv1"),
+                                                                   ("decoder_lv3.pkl", "decoder.s1_lv3")}
+    stack4 = reg["dmphn-stack4"]
+    assert stack4.config == {"levels": "1-2-4", "stacks": 4} and ("decoder_s4_lv3.pkl", "decoder.s4_lv3") in {
+        (p.archive.file, p.prefix) for p in stack4.parts}
+    assert ("GoPro-test", 31.20, 0.940, "gopro") in {(p["set"], p["psnr"], p["ssim"], p["protocol"]) for p in stack4.published}
+    assert stack4.parts[0].archive.sources[0].location.startswith(
+        "https://raw.githubusercontent.com/HongguangZhang/DMPHN-cvpr19-master/master/checkpoints/SDNet4/")
+
+
+def _tiny_dmphn_release(tmp_path):
+    """A DMPHN(1-2-4) saved as its authors did (a legacy state dict per encoder and decoder), and a registry of it."""
+    import yaml
+
+    from hst.models import DMPHN
+
+    torch.manual_seed(0)
+    model = DMPHN("1-2-4", 1)
+    src = tmp_path / "release"
+    src.mkdir()
+    files = {}
+    for kind in ("encoder", "decoder"):
+        for part, module in getattr(model, kind).items():
+            data = legacy_bytes(module)
+            name = f"{kind}_{part.removeprefix('s1_')}.pkl"
+            (src / name).write_bytes(data)
+            files[name] = {"part": f"{kind}.{part}", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    entry = {"arch": "dmphn", "config": {"levels": "1-2-4", "stacks": 1}, "folder": "DMPHN_1_2_4", "files": files,
+             "trained_on": "nothing", "sources": [{"kind": "file", "path": str(src)}], "published": []}
+    reg = tmp_path / "weights.yaml"
+    reg.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-dmphn": entry}}))
+    return model, src, reg
+
+
+def test_a_model_of_several_files_is_fetched_into_its_folder_recognised_by_sha256_and_loads_strictly(tmp_path, monkeypatch):
+    from hst.cli import main
+
+    model, src, reg = _tiny_dmphn_release(tmp_path)
+    out = tmp_path / "ours.pt"
+    assert main(["weights", "--registry", str(reg), "fetch", "tiny-dmphn", "--root", str(tmp_path / "w"),
+                 "--checkpoint", str(out), "--no-progress"]) == 0
+    folder = tmp_path / "w" / "DMPHN_1_2_4"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in src.iterdir())
+    loaded, ckpt = load_model(out)
+    assert ckpt["released"] == "tiny-dmphn" and set(ckpt["released_sha256"]) == {p.name for p in src.iterdir()}
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    # `--checkpoint FOLDER`: the folder itself, recognised by its files' sha256 (an extra file is ignored).
+    registry = W.load_weights_registry(reg)
+    monkeypatch.setattr(W, "load_weights_registry", lambda *a, **k: registry)
+    (folder / "notes.txt").write_text("x")
+    from_folder, ckpt = load_model(folder)
+    assert ckpt["released"] == "tiny-dmphn" and ckpt["model_config"] == {"levels": "1-2-4", "stacks": 1}
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(from_folder(x), model(x), rtol=0, atol=0)
+    # A changed file: no longer the released model, and the error names the folder.
+    (folder / "decoder_lv2.pkl").write_bytes((folder / "decoder_lv2.pkl").read_bytes()[:-1] + b"\0")
+    from hst.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="DMPHN_1_2_4: a folder, and not one holding a released model"):
+        load_model(folder)
+
+
+def test_a_registry_entry_is_one_file_or_a_folder_of_files_not_both(tmp_path):
+    import yaml
+
+    from hst.errors import ConfigError
+
+    entry = {"arch": "brn", "config": {}, "file": "a.pth", "size": 1, "sha256": "0" * 64, "folder": "F",
+             "files": {"a.pkl": {"part": "x", "size": 1, "sha256": "0" * 64}}, "trained_on": "", "sources": [], "published": []}
+    reg = tmp_path / "weights.yaml"
+    reg.write_text(yaml.safe_dump({"version": 1, "weights": {"both": entry}}))
+    with pytest.raises(ConfigError, match="weights.yaml"):
+        W.load_weights_registry(reg)

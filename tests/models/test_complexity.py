@@ -45,7 +45,7 @@ def test_attention_handle_counts_qk_and_av():
 
 def test_rows_of_every_registered_architecture():
     rows = complexity_rows(sizes=(64,))
-    assert [r["model"] for r in rows] == ["HST-tiny", "HST-double", "PReNet"]
+    assert [r["model"] for r in rows] == ["HST-tiny", "HST-double", "PReNet", "BRN", "DMPHN(1-2-4)", "Stack(4)-DMPHN"]
     # PReNet as weights.md counts it: 168,963 parameters, 1,010,880 MACs per pixel (66.25 G at 256x256).
     prenet = rows[2]
     assert prenet["params"] == 168_963
@@ -53,7 +53,10 @@ def test_rows_of_every_registered_architecture():
     assert rows[0]["params"] == count_params(build_model("tiny"))
     assert rows[1]["gmacs_64"] > rows[0]["gmacs_64"]
     # Every row says which architecture and variant it measures: the tables select on these columns.
-    assert [(r["arch"], r["variant"]) for r in rows] == [("hst", "tiny"), ("hst", "double"), ("prenet", "")]
+    assert [(r["arch"], r["variant"]) for r in rows] == [("hst", "tiny"), ("hst", "double"), ("prenet", ""), ("brn", ""),
+                                                         ("dmphn", ""), ("dmphn", "")]
+    # The released baselines as weights.md counts them: BRN's used parameters, DMPHN's encoders and decoders.
+    assert [r["params"] for r in rows[3:]] == [375_526, 5_424_393, 21_697_572]
 
 
 def test_cli_prints_markdown_and_csv(capsys, tmp_path):
