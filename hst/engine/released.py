@@ -14,7 +14,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
 
 from hst.data.weights import DEFAULT_PATH, DEFAULT_ROOT, Weights, fetch_weights, load_weights_registry
 from hst.engine.checkpoint import save_checkpoint
