@@ -37,26 +37,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("list", parents=[common], help="the registry as a table")
 
     p = sub.add_parser("fetch", parents=[common], help="download, verify, extract, normalise and check sets")
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("names", nargs="+", metavar="NAME", help="sets of the registry (`python -m hst data list`)")
     p.add_argument("--url", action="append", default=[], metavar="URL_OR_PATH",
                    help="a mirror URL, file:// URL or local archive tried before the registry's sources (repeatable)")
     p.add_argument("--retries", type=int, default=5, help="attempts per source (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = sub.add_parser("synth", parents=[common], help="write synthetic twins of registry sets (offline)")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="sets to make twins of (or --all)")
     p.add_argument("--all", action="store_true", help="every set of the registry")
     p.add_argument("--count", type=int, help="pairs per twin (default 16 for train sets, 6 for test sets)")
     p.add_argument("--size", type=parse_size, help="N or HxW (default 160x160 for train sets, 96x128 for test sets)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the twins' degradations and image choice (default 0)")
 
     p = sub.add_parser("check", parents=[common], help="check sets: count, pairing, decoding, sizes")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="sets under --root to check (or --all)")
     p.add_argument("--all", action="store_true", help="every registry set present under --root")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
 
     p = sub.add_parser("prepare", parents=[common], help="write the memory-mapped patch cache of sets")
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("names", nargs="+", metavar="NAME", help="training sets under --root")
     p.add_argument("--cache", type=Path, help=f"cache folder (default <root>/{CACHE_DIR}/<NAME>; one NAME only)")
 
 

@@ -1,6 +1,6 @@
 """Inference over a set: restored PNGs and per-image times, then (unless told not to) the scores.
 
-``python -m hst evaluate --checkpoint CKPT --set SETDIR --protocol derain|gopro|realblur|prenet --out DIR
+``python -m hst evaluate --checkpoint CKPT --data SETDIR --protocol derain|gopro|realblur|prenet --out DIR
 [--sampling seeded|grid|ensemble] [--seed S] [--draws K] [--no-score] [--no-save] [--tile N [--tile-overlap M]]``
 
 Every input is restored at full resolution (the model pads internally and crops back), clamped
@@ -55,6 +55,7 @@ from hst.engine.tiles import add_tile_options
 from hst.envinfo import environment
 from hst.fsutil import atomic_write_text, ensure_output_dir
 from hst.metrics.protocols import OUTPUT_ROUNDING, PROTOCOL_NAMES
+from hst.options import add_data, add_device, add_out
 
 def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol: str, out_dir: str | os.PathLike, *,
              sampling: str = "seeded", seed: int = 0, draws: int | None = None, score: bool = True, save: bool = True,
@@ -112,15 +113,15 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst evaluate``'s options."""
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="model.pt (or a checkpoint.pt) of a run")
-    parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
+    add_data(parser)
     parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="how to score (see hst.metrics.protocols)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out(parser, "output folder (restored/, times.csv, eval.json, the scores)", metavar="DIR")
     parser.add_argument("--sampling", default="seeded", choices=SAMPLING_POLICIES, help="sampler policy at inference (default: seeded)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the seeded / ensemble draws (default 0)")
     parser.add_argument("--draws", type=int, default=None, help=f"passes averaged by --sampling ensemble (default {DEFAULT_ENSEMBLE_DRAWS})")
     parser.add_argument("--no-score", action="store_true", help="only restore and time; score later with `python -m hst score`")
     parser.add_argument("--no-save", action="store_true", help="do not keep the PNGs (scores come from memory)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model (dynamic shapes); off by default: not yet measured to pay on a GPU")

@@ -46,11 +46,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("list", help="the released weights the harness knows")
     f = sub.add_parser("fetch", help="download released weights (size and sha256 checked)")
-    f.add_argument("name")
+    f.add_argument("name", help="a name of the registry (`python -m hst weights list`)")
     f.add_argument("--root", default=DEFAULT_ROOT, help=f"folder to put the file in (default {DEFAULT_ROOT}/)")
     f.add_argument("--url", action="append", default=[], metavar="URL_OR_PATH", help="a mirror or a copy on disk, tried first")
     f.add_argument("--checkpoint", metavar="OUT", help="also write it as a checkpoint of this harness at OUT")
-    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from hst.engine.restorer import DEFAULT_ENSEMBLE_DRAWS, SAMPLING_POLICIES, Resto
 from hst.engine.tiles import add_tile_options, check_tiling
 from hst.errors import DataError, HSTError
 from hst.fsutil import ensure_output_dir
+from hst.options import add_device, add_out
 
 
 def plan_outputs(images: list[Path], out_dir: Path) -> list[Path]:
@@ -78,11 +79,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst restore``'s options."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="images to restore (PNG, JPG, any size)")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="a run's model.pt")
-    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    add_out(parser, "output folder (created if needed)", metavar="DIR")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's draws (default 0)")
     parser.add_argument("--sampling", default="seeded", choices=SAMPLING_POLICIES, help="sampler policy (default: seeded)")
     parser.add_argument("--draws", type=int, default=None, help=f"passes averaged by --sampling ensemble (default {DEFAULT_ENSEMBLE_DRAWS})")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device(parser)
     add_tile_options(parser)
 
 

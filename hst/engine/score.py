@@ -1,6 +1,6 @@
 """Scoring saved restorations against a set's targets, without the model.
 
-``python -m hst score --restored DIR/restored --set SETDIR --protocol derain|gopro|realblur --out DIR``
+``python -m hst score --restored DIR/restored --data SETDIR --protocol derain|gopro|realblur --out DIR``
 
 Reads ``<restored>/<name>.png`` for every pair ``<name>`` of the set (extra files are ignored)
 and writes, atomically:
@@ -38,6 +38,7 @@ from hst.data.pairs import list_pairs
 from hst.errors import DataError, HSTError
 from hst.fsutil import atomic_write_text, ensure_output_dir
 from hst.metrics.protocols import INPUT_PROTOCOL, PROTOCOL_NAMES, PROTOCOLS, mean_psnr
+from hst.options import add_data, add_out
 
 
 def protocol_columns(protocol: str) -> dict[str, Any]:
@@ -197,9 +198,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--restored", metavar="DIR", help="folder of restored PNGs named <pair name>.png")
     what.add_argument("--inputs", action="store_true", help="score the set's degraded inputs themselves (no restoration)")
-    parser.add_argument("--set", dest="set_dir", required=True, metavar="SETDIR", help="normalised set folder (input/, target/)")
-    parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES)
-    parser.add_argument("--out", required=True, metavar="DIR", help="where per_image.csv and summary.csv go")
+    add_data(parser)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES,
+                        help="how to score (hst.metrics.protocols; a set's own: hst/data/registry.yaml)")
+    add_out(parser, "folder for per_image.csv and summary.csv", metavar="DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -81,6 +81,7 @@ from hst.engine.config import load_config, to_yaml
 from hst.data.cli import CACHE_DIR
 from hst.envinfo import environment, now_utc, resolve_device
 from hst.errors import CheckpointError, ConfigError, HSTError
+from hst.options import add_out
 
 
 class TrainingDiverged(HSTError):
@@ -432,12 +433,13 @@ def _last_good(path: Path) -> str:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``python -m hst train``'s options."""
     parser.add_argument("--config", metavar="RUN.yaml", help="run config (YAML); omitted: the recipe's defaults")
-    parser.add_argument("--out", metavar="RUNDIR", help="run folder; running the same command again resumes")
+    what = parser.add_mutually_exclusive_group(required=True)
+    add_out(what, "run folder to train into; running the same command again resumes", required=False, metavar="RUNDIR")
+    what.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config value, e.g. --set optim.lr=1e-4 --set schedule.iterations=500 (repeatable)",
     )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--restart-if-changed", action="store_true",
@@ -456,8 +458,6 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(to_yaml(config), end="")
         return 0
-    if not args.out:
-        raise ConfigError("--out: give the run folder (RUNDIR) to train into")
     out = Path(args.out)
     model_pt = out / "model.pt"
     finished_before = model_pt.stat().st_mtime_ns if model_pt.exists() else None

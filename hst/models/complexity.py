@@ -19,6 +19,7 @@ import torch
 
 from hst.fsutil import atomic_write_text
 from hst.models import ARCHS, VARIANTS, build_from_config, build_model, model_label
+from hst.options import add_out
 
 SIZES = (128, 256)
 # Table 1's models by label: a run config's ``model`` section each, every registered architecture's
@@ -204,7 +205,7 @@ def render_readings(rows: list[dict[str, Any]], fmt: str = "markdown") -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    parser.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="output format (default markdown)")
     parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS),
                         help="the models of Table 1 (default: all)")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="square input sizes (default 128 256)")
@@ -212,7 +213,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readings", action="store_true",
                         help="parameters of tiny/double for each reading of the paper's open choices "
                              "(upsampler, ratios, decoder level 0 width) and the reduction of tiny against double")
-    parser.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+    add_out(parser, "write to this file (atomically) instead of standard output", required=False, old=("--output",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
         text = render_readings(readings_rows(), args.format)
     else:
         text = render(complexity_rows(args.models, args.sizes, args.time), args.format)
-    if args.output:
-        atomic_write_text(args.output, text)
+    if args.out:
+        atomic_write_text(args.out, text)
     else:
         print(text, end="")
     return 0

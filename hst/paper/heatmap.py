@@ -25,6 +25,7 @@ from hst.engine.tensors import to_tensor
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.models import set_sampling
 from hst.models.sampler import AvgSampler
+from hst.options import add_data, add_out
 
 
 def first_level_features(model: torch.nn.Module, image: np.ndarray) -> torch.Tensor:
@@ -92,14 +93,14 @@ def plot(maps: list[tuple[str, np.ndarray]], passes: int) -> bytes:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoints", nargs="+", required=True, help="models to compare, e.g. the stochastic and the max run")
-    parser.add_argument("--set", dest="set_dir", required=True, help="normalised set folder; the image comes from input/")
+    add_data(parser, "normalised set folder; the image comes from its input/")
     parser.add_argument("--image", type=int, default=0, help="index of the image, by name order (default 0)")
-    parser.add_argument("--passes", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--passes", type=int, default=200, help="forward passes whose draws are counted (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samplers' draws over the passes (default 0)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
                         help="where the models run (default cpu; the pipeline passes its recipe's device)")
-    parser.add_argument("--png", required=True)
-    parser.add_argument("--csv", required=True)
+    add_out(parser, "the figure (PNG)", old=("--png",))
+    parser.add_argument("--csv", required=True, help="the coverage statistics per model (CSV)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--image {args.image}: {args.set_dir} has {len(pairs)} images")
     maps = heatmaps(args.checkpoints, read_image(pairs[args.image].input), args.passes, args.seed, args.device)
     stats = pd.DataFrame([coverage_stats(n, c, args.passes) for n, c in maps])
-    atomic_write_bytes(args.png, plot(maps, args.passes))
+    atomic_write_bytes(args.out, plot(maps, args.passes))
     atomic_write_text(args.csv, stats.to_csv(index=False))
     print(stats.to_string(index=False))
-    print(Path(args.png))
+    print(Path(args.out))
     return 0

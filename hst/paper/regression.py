@@ -87,10 +87,21 @@ def read_reference(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no reference metrics (make them with `python -m hst regression --update`)") from None
 
 
+def describe_update(old: pd.DataFrame, new: pd.DataFrame) -> str:
+    """What an update replaced: rows added, removed, and those whose metrics changed (at the file's 6 decimals)."""
+    merged = old.merge(new, on=KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
+    both = merged[merged["_merge"] == "both"]
+    changed = sum(any(round(float(r[f"{m}_old"]), 6) != round(float(r[f"{m}_new"]), 6) for m in ("psnr", "ssim"))
+                  for _, r in both.iterrows())
+    added, removed = (int((merged["_merge"] == side).sum()) for side in ("right_only", "left_only"))
+    return f"{len(new)} rows; {changed} changed, {added} added, {removed} removed (was {len(old)} rows)"
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", default="results", help="results folder of the fresh run (default results)")
     parser.add_argument("--reference", default="results/reference", help="folder holding metrics.csv")
-    parser.add_argument("--update", action="store_true", help="write the fresh run's metrics as the new reference")
+    parser.add_argument("--update", action="store_true",
+                        help="overwrite the reference with the fresh run's metrics, saying how many rows changed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
     ref_path = Path(args.reference) / "metrics.csv"
     if args.update:
         header = "".join(f"# tolerance {m}: {t} (inputs), {TRAINED_TOLERANCES[m]} (trained runs)\n" for m, t in TOLERANCES.items())
+        old = read_reference(ref_path) if ref_path.exists() else None
         atomic_write_text(ref_path, "# reference metrics of the default study (see hst/paper/regression.py)\n" + header
                           + fresh.to_csv(index=False, float_format="%.6f"))
-        print(f"wrote {ref_path} ({len(fresh)} rows)")
+        print(f"overwrote {ref_path}: {describe_update(old, fresh)}" if old is not None
+              else f"wrote {ref_path} ({len(fresh)} rows; there was none)")
         return 0
     failures = compare(fresh, read_reference(ref_path))
     if failures:

@@ -28,6 +28,7 @@ from hst.models import SAMPLERS, VARIANTS
 from hst.paper import claims as claims_
 from hst.paper.tables import NOT_IN_STUDY, read_csv, read_json
 from hst.study.layout import PAPER_ARCH
+from hst.options import add_out
 
 PAPER_CLAIMS = {"params": claims_.PARAM_REDUCTION, "time": claims_.TIME_REDUCTION, "avg_gain": claims_.AVG_GAIN,
                 "test100_gain": claims_.TEST100_GAIN}
@@ -263,13 +264,14 @@ def times_html(study_json: str | Path, benchmarks: str | Path) -> str:
 
 # -- command line ----------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=("table", "curves", "cost", "psnr", "claims", "times"))
+    parser.add_argument("what", choices=("table", "curves", "cost", "psnr", "claims", "times"),
+                        help="the piece: a table as HTML, training curves, cost/quality, per-image PSNR, claims, times")
     parser.add_argument("--study", help="results/study.json (curves, cost, psnr, claims, times)")
     parser.add_argument("--tables", help="the tables stage's folder (cost, claims)")
     parser.add_argument("--csv", help="the table to render (table)")
     parser.add_argument("--readings", help="complexity --readings CSV (claims)")
     parser.add_argument("--benchmarks", help="the benchmark folder of the train/infer rules (times)")
-    parser.add_argument("-o", "--output", required=True)
+    add_out(parser, "the piece's file (HTML or PNG)", old=("--output",))
 
 
 def _need(args: argparse.Namespace, *names: str) -> None:
@@ -283,21 +285,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.what == "table":
         _need(args, "csv")
-        atomic_write_text(args.output, table_html(args.csv))
+        atomic_write_text(args.out, table_html(args.csv))
     elif args.what == "curves":
         _need(args, "study")
-        atomic_write_bytes(args.output, plots.training_curves(training_logs(args.study)))
+        atomic_write_bytes(args.out, plots.training_curves(training_logs(args.study)))
     elif args.what == "cost":
         _need(args, "tables", "study")
-        atomic_write_bytes(args.output, plots.cost_quality(cost_points(args.tables, load_study(args.study))))
+        atomic_write_bytes(args.out, plots.cost_quality(cost_points(args.tables, load_study(args.study))))
     elif args.what == "psnr":
         _need(args, "study")
-        atomic_write_bytes(args.output, plots.psnr_distributions(per_image_psnr(args.study)))
+        atomic_write_bytes(args.out, plots.psnr_distributions(per_image_psnr(args.study)))
     elif args.what == "claims":
         _need(args, "tables", "readings", "study")
-        atomic_write_text(args.output, claims_html(args.tables, args.readings, load_study(args.study)))
+        atomic_write_text(args.out, claims_html(args.tables, args.readings, load_study(args.study)))
     else:
         _need(args, "study", "benchmarks")
-        atomic_write_text(args.output, times_html(args.study, args.benchmarks))
-    print(args.output)
+        atomic_write_text(args.out, times_html(args.study, args.benchmarks))
+    print(args.out)
     return 0

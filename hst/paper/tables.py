@@ -30,6 +30,7 @@ from hst.paper.claims import AVG_GAIN as PAPER_AVG_GAIN
 from hst.paper.claims import BEST_BASELINE as PAPER_BEST_BASELINE
 from hst.paper.claims import PARAM_REDUCTION as PAPER_PARAM_REDUCTION
 from hst.paper.claims import TIME_REDUCTION as PAPER_TIME_REDUCTION
+from hst.options import add_out
 
 # The repository's baselines/ (an editable install); `hst tables --baselines DIR` points elsewhere.
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
@@ -659,7 +660,7 @@ def write_tables(study_json: str | Path, out: str | Path, baselines: str | Path 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="the study.json the pipeline wrote under its results folder")
-    parser.add_argument("--out", required=True, help="folder for table1..6 .csv and .md")
+    add_out(parser, "folder for table1..6 .csv and .md, released.*, results.csv", metavar="DIR")
     parser.add_argument("--baselines", default=str(BASELINES), help="folder of the published-number CSVs (default: the repository's baselines/)")
     parser.add_argument("--only", choices=OUTPUTS, default=None,
                         help="write this one output (a table, or results.csv: 'results') from what it reads; "

@@ -27,6 +27,7 @@ import numpy as np
 from hst.errors import DataError
 from hst.metrics.protocols import psnr_rgb
 from hst.paper.tables import read_json
+from hst.options import add_out
 
 CROP = 64  # pixels; smaller images give their whole shorter side
 CHOICES = ("gain", "degradation")
@@ -172,7 +173,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=CROP, help=f"crop side in pixels (default {CROP})")
     parser.add_argument("--choose", choices=CHOICES, default="gain",
                         help="gain: where the model removes the most error (default); degradation: where the input is worst")
-    parser.add_argument("--png", required=True)
+    add_out(parser, "the figure (PNG)", old=("--png",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,10 +185,10 @@ def run(args: argparse.Namespace) -> int:
     if not panels:
         raise DataError(f"{args.study}: the study has no derain or deblur experiment to show")
     title = f"Figs. 7-8: input / HST / target; crop PSNR (RGB) against the target crop\n{TITLES[args.choose]}"
-    atomic_write_bytes(args.png, plot_panels(panels, title))
+    atomic_write_bytes(args.out, plot_panels(panels, title))
     for p in panels:
         p_in, p_out = p.psnrs()
         print(f"{p.test_set}: {p.run} {p.image} crop {p.size}px at ({p.top},{p.left}), "
               f"PSNR input {p_in:.2f} dB -> {p_out:.2f} dB")
-    print(args.png)
+    print(args.out)
     return 0

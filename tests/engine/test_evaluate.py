@@ -170,7 +170,7 @@ def test_tiled_evaluation_is_recorded(checkpoint, tiny_set, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(pngs(tmp_path / "whole" / "restored").values(),
                                                     pngs(tmp_path / "big" / "restored").values()))
     assert big["summary"]["psnr"] == whole["summary"]["psnr"]
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--set", str(tiny_set), "--protocol", "derain", "--out",
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tiny_set), "--protocol", "derain", "--out",
                  str(tmp_path / "small"), "--seed", "2", "--tile", "16", "--tile-overlap", "4", "--no-progress"]) == 0
     info = json.loads((tmp_path / "small" / "eval.json").read_text())
     assert (info["tile"], info["tile_overlap"]) == (16, 4) and "(top, left)" in info["seed_rule"]
@@ -181,7 +181,7 @@ def test_tiled_evaluation_is_recorded(checkpoint, tiny_set, tmp_path):
 
 def test_bad_tile_options_stop_evaluation_before_any_work(checkpoint, tiny_set, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--set", str(tiny_set), "--protocol", "derain",
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tiny_set), "--protocol", "derain",
                  "--out", str(out), "--tile", "20"]) == 2
     assert capsys.readouterr().err == "error: --tile: 20 is not a multiple of 8, the model's size multiple; use 16 or 24\n"
     with pytest.raises(ConfigError, match=r"^--tile-overlap: needs 0 <= overlap < tile \(16\), got 30$"):
@@ -255,12 +255,12 @@ def test_unwritable_output_folder(checkpoint, tiny_set, tmp_path):
 
 def test_cli_evaluate_and_one_line_errors(checkpoint, tiny_set, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--set", str(tiny_set), "--protocol", "derain",
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tiny_set), "--protocol", "derain",
                  "--out", str(out), "--sampling", "grid", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "3 images restored" in printed and "Tiny (derain, 3 images): psnr" in printed
     assert json.loads((out / "eval.json").read_text())["sampling"] == "grid"
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--set", str(tiny_set), "--protocol",
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--data", str(tiny_set), "--protocol",
                  "derain", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope.pt: no such checkpoint file" in err
@@ -316,13 +316,13 @@ def test_score_cli(tiny_set, tmp_path, capsys):
     restored = tmp_path / "run" / "restored"
     shutil.copytree(tiny_set / "input", restored)
     (tmp_path / "run" / "times.csv").write_text("name,seconds\nimg0,0.5\nimg1,1.5\nimg2,1.0\n")
-    assert main(["score", "--restored", str(restored), "--set", str(tiny_set), "--protocol", "derain",
+    assert main(["score", "--restored", str(restored), "--data", str(tiny_set), "--protocol", "derain",
                  "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     assert "Tiny (derain, 3 images): psnr" in capsys.readouterr().out
     summary = read_csv(tmp_path / "run" / "summary.csv")[0]
     assert float(summary["seconds"]) == 1.0
     assert [r["seconds"] for r in read_csv(tmp_path / "run" / "per_image.csv")] == ["0.5", "1.5", "1.0"]
-    assert main(["score", "--restored", str(tmp_path / "none"), "--set", str(tiny_set), "--protocol", "derain",
+    assert main(["score", "--restored", str(tmp_path / "none"), "--data", str(tiny_set), "--protocol", "derain",
                  "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: no such folder of restored images"
 
@@ -331,7 +331,7 @@ def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, ca
     copy = tmp_path / "copy"
     shutil.copytree(tiny_set / "input", copy / "restored")
     score_dir(copy / "restored", tiny_set, "derain", copy)
-    assert main(["score", "--inputs", "--set", str(tiny_set), "--protocol", "derain", "--out", str(tmp_path / "floor"),
+    assert main(["score", "--inputs", "--data", str(tiny_set), "--protocol", "derain", "--out", str(tmp_path / "floor"),
                  "--no-progress"]) == 0
     assert (tmp_path / "floor" / "per_image.csv").read_text() == (copy / "per_image.csv").read_text()
     assert (tmp_path / "floor" / "summary.csv").read_text() == (copy / "summary.csv").read_text()

@@ -15,7 +15,7 @@ def test_inputs_are_scored_against_targets(tmp_path):
         noisy = np.clip(target.astype(int) + rng.integers(-20, 21, target.shape), 0, 255).astype(np.uint8)
         write_png(tmp_path / "set/target" / f"{name}.png", target)
         write_png(tmp_path / "set/input" / f"{name}.png", noisy)
-    assert main(["score", "--inputs", "--set", str(tmp_path / "set"), "--protocol", "derain",
+    assert main(["score", "--inputs", "--data", str(tmp_path / "set"), "--protocol", "derain",
                  "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     per_image = pd.read_csv(tmp_path / "out/per_image.csv")
     from hst.data.io import read_image
@@ -35,7 +35,7 @@ def test_realblur_inputs_are_scored_without_alignment(tmp_path):
     shifted = np.roll(target, 2, axis=1)
     write_png(tmp_path / "set/target/a.png", target)
     write_png(tmp_path / "set/input/a.png", shifted)
-    assert main(["score", "--inputs", "--set", str(tmp_path / "set"), "--protocol", "realblur",
+    assert main(["score", "--inputs", "--data", str(tmp_path / "set"), "--protocol", "realblur",
                  "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     summary = pd.read_csv(tmp_path / "out/summary.csv").iloc[0]
     assert summary.protocol == "realblur-input"

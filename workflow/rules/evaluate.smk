@@ -28,7 +28,7 @@ rule infer:
     resources:
         gpu=1 if study.device == "cuda" else 0,
     shell:
-        "{params.py} evaluate --checkpoint {input.model} --set {params.set_dir} --protocol {params.protocol}"
+        "{params.py} evaluate --checkpoint {input.model} --data {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} --sampling {params.sampling} --seed {params.seed} --draws {params.draws}"
         " --device {params.device} --no-score --threads {threads} --no-progress > {log} 2>&1"
 
@@ -48,7 +48,7 @@ rule score:
         py=PY,
         set_dir=lambda wc, input: set_dir(input.ready),
     shell:
-        "{params.py} score --restored {params.out}/restored --set {params.set_dir} --protocol {params.protocol}"
+        "{params.py} score --restored {params.out}/restored --data {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} > {log} 2>&1"
 
 
@@ -67,5 +67,5 @@ rule score_input:
         set_dir=lambda wc, input: set_dir(input.ready),
         out=lambda wc, output: os.path.dirname(output.summary),
     shell:
-        "{params.py} score --inputs --set {params.set_dir} --protocol {params.protocol}"
+        "{params.py} score --inputs --data {params.set_dir} --protocol {params.protocol}"
         " --out {params.out} > {log} 2>&1"

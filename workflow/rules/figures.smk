@@ -24,8 +24,8 @@ if HEAT_RUNS:
         resources:
             gpu=1 if study.device == "cuda" else 0,
         shell:
-            "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --set {params.set_dir}"
-            " --image {params.image} --passes {params.passes} --device {params.device} --png {output.png}"
+            "{params.py} heatmap --checkpoints {input.stochastic} {input.pooling} --data {params.set_dir}"
+            " --image {params.image} --passes {params.passes} --device {params.device} --out {output.png}"
             " --csv {output.csv} > {log} 2>&1"
 
 
@@ -48,4 +48,4 @@ if study.panel_evaluations():
             root=lambda wc, input: data_root(input.ready[0]),
             provenance=PROVENANCE,
         shell:
-            "{params.py} visual --study {input.study} --root {params.root} --png {output} > {log} 2>&1"
+            "{params.py} visual --study {input.study} --root {params.root} --out {output} > {log} 2>&1"

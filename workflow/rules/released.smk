@@ -35,5 +35,5 @@ rule released_eval:
     resources:
         gpu=1 if study.device == "cuda" else 0,
     shell:
-        "{params.py} evaluate --checkpoint {input.model} --set {params.set_dir} --protocol {wildcards.protocol}"
+        "{params.py} evaluate --checkpoint {input.model} --data {params.set_dir} --protocol {wildcards.protocol}"
         " --out {params.out} --no-save --device {params.device} --threads {threads} --no-progress > {log} 2>&1"
