@@ -146,7 +146,7 @@ def test_architectures_by_name_with_their_own_options_and_defaults(tmp_path):
         load_config(path, ["model.variant=tiny"])
     with pytest.raises(ConfigError, match=r"^model\.stages: not an option of model\.arch hst"):
         load_config(None, ["model.stages=3"])
-    with pytest.raises(ConfigError, match=r"^model\.arch: 'unet' is not one of \['hst', 'prenet'\]$"):
+    with pytest.raises(ConfigError, match=r"^model\.arch: 'unet' is not one of \['hst', 'prenet', 'brn', 'dmphn'\]$"):
         load_config(None, ["model.arch=unet"])
     with pytest.raises(ConfigError, match=r"^model\.stagez: unknown key \(did you mean model\.stages\?\)$"):
         load_config(path, ["model.stagez=3"])

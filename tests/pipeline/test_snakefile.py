@@ -96,6 +96,7 @@ def test_an_architecture_registered_outside_the_package_gets_its_rows(finished):
     assert set(toy["experiment"]) == {"derain", "ablation"} and toy["variant"].isna().all()
 
 
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(finished):
     tmp, config = finished
     out = snakemake(tmp, "-n", "--configfile", str(config))
