@@ -24,7 +24,8 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).pa
 def tiny_study(tmp: Path, baselines: bool = False) -> Path:
     """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations.
     Without ``baselines`` it trains HST only; with, PReNet (its recipe shrunk alike) and the test-only ToyNet
-    (tests/helpers/toy_arch.py) beside HST-tiny in the deraining and ablation experiments, and a released PReNet weight file (made here, served from disk
+    (tests/helpers/toy_arch.py) beside HST-tiny in the deraining and ablation experiments, BRN in deraining,
+    DMPHN(1-2-4) in deblurring, and a released PReNet weight file (made here, served from disk
     through a weights registry of its own) scored on Rain100L under its own protocol and the table's."""
     recipe = yaml.safe_load((REPO / "config/recipes/synthetic.yaml").read_text())
     recipe["data"]["patch_size"] = 32
@@ -41,15 +42,18 @@ def tiny_study(tmp: Path, baselines: bool = False) -> Path:
     for experiment in study["experiments"].values():
         experiment.pop("baselines", None)
     if baselines:
-        prenet = yaml.safe_load((REPO / "config/recipes/prenet-synthetic.yaml").read_text())
-        prenet["optim"]["batch_size"] = 2
-        prenet["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
-        (tmp / "prenet.yaml").write_text(yaml.safe_dump(prenet))
+        for name in ("prenet", "brn", "dmphn"):  # each baseline's own recipe, shrunk alike
+            own = yaml.safe_load((REPO / f"config/recipes/{name}-synthetic.yaml").read_text())
+            own["optim"]["batch_size"] = 2
+            own["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
+            (tmp / f"{name}.yaml").write_text(yaml.safe_dump(own))
         toy = {**recipe, "model": {"arch": "toynet", "width": 4}}  # the test-only architecture: HST's recipe otherwise
         (tmp / "toynet.yaml").write_text(yaml.safe_dump(toy))
         for experiment in ("derain", "ablation"):
             study["experiments"][experiment]["baselines"] = {"prenet": {"recipe": str(tmp / "prenet.yaml")},
                                                              "toynet": {"recipe": str(tmp / "toynet.yaml")}}
+        study["experiments"]["derain"]["baselines"]["brn"] = {"recipe": str(tmp / "brn.yaml")}
+        study["experiments"]["deblur"]["baselines"] = {"dmphn": {"recipe": str(tmp / "dmphn.yaml")}}
         study["released"] = {"registry": str(released_registry(tmp)),
                              "evaluate": [{"weights": "tiny-prenet", "set": "Rain100L"}]}
     path = tmp / "tiny.yaml"

@@ -41,7 +41,7 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     assert set(study["runs"]) == {"derain-tiny", "deblur-tiny", "ablation-tiny-stochastic-s0", "ablation-tiny-stochastic-s1",
                                   "ablation-tiny-max-s0", "ablation-tiny-max-s1",
                                   "derain-prenet", "ablation-prenet-s0", "ablation-prenet-s1",
-                                  "derain-toynet", "ablation-toynet-s0", "ablation-toynet-s1"}
+                                  "derain-toynet", "ablation-toynet-s0", "ablation-toynet-s1", "derain-brn", "deblur-dmphn"}
     # PReNet trained by the same trainer, with its recipe's loss, scored beside HST in Tables 3 and 5.
     prenet = json.loads((tmp / "results/runs/ablation-prenet-s1/run.json").read_text())
     assert prenet["config"]["model"]["arch"] == "prenet" and prenet["config"]["loss"]["name"] == "neg_ssim"
@@ -78,6 +78,22 @@ def test_pipeline_writes_every_table_with_its_provenance(finished):
     for rule, names in expected.items():
         missing = [name for name in names if not (logs / name).is_file()]
         assert not missing, f"rule {rule}: no log {missing} under {logs}"
+
+
+@pytest.mark.slow
+def test_brn_and_dmphn_train_and_score_as_baselines(finished):
+    """BRN beside HST in deraining, DMPHN in deblurring: each trained by the same trainer with its recipe's loss,
+    scored under the set's protocol, with its rows in Tables 1, 3 and 4."""
+    tmp, _ = finished
+    tables = tmp / "results" / "tables"
+    assert {"BRN", "DMPHN(1-2-4)"} <= set(read_csv(tables / "table1.csv")["model"])
+    assert "BRN [retrained here, synthetic twins]" in set(read_csv(tables / "table3.csv")["method"])
+    t4 = read_csv(tables / "table4.csv")
+    row = t4[t4["method"] == "DMPHN(1-2-4) [retrained here, synthetic twins]"]
+    assert len(row) == 1 and float(row["GoPro PSNR"].iloc[0]) > 0
+    for run, arch, loss in (("derain-brn", "brn", "neg_ssim"), ("deblur-dmphn", "dmphn", "mse")):
+        record = json.loads((tmp / "results" / "runs" / run / "run.json").read_text())
+        assert record["config"]["model"]["arch"] == arch and record["config"]["loss"]["name"] == loss
 
 
 @pytest.mark.slow
