@@ -26,7 +26,7 @@ from hst.errors import DataError
 from hst.fsutil import atomic_write_bytes, atomic_write_text
 from hst.models import SAMPLERS, VARIANTS
 from hst.paper import claims as claims_
-from hst.paper.tables import NOT_IN_STUDY, read_csv, read_json
+from hst.paper.tables import NOT_IN_STUDY, read_csv, read_json, table_sets
 from hst.study.layout import PAPER_ARCH
 from hst.options import add_out
 
@@ -93,12 +93,6 @@ def _key(name: str) -> str:
     return name.split("(")[0].split("[")[0].strip().lower()
 
 
-def table_sets(study: dict[str, Any], table: str) -> list[str]:
-    """The test sets that are a table's columns (study.json: its task's test sets, in registry order)."""
-    task = study["tables"][table]["task"]
-    return [name for name, s in study["sets"].items() if s["task"] == task and s["split"] == "test"]
-
-
 def harness_psnr(results: pd.DataFrame, model: str, experiment: str, sets: list[str]) -> float | None:
     """Mean over seeds of one model's mean PSNR over ``sets`` in one experiment, from ``results.csv``
     (full precision); None when the study has no such run on all of them."""
@@ -116,7 +110,7 @@ def cost_points(tables: str | Path, study: dict[str, Any]) -> pd.DataFrame:
     tables = Path(tables)
     t1 = read_csv(tables / "table1.csv")
     results = read_csv(tables / "results.csv")
-    derain, deblur = table_sets(study, "table3"), table_sets(study, "table4")
+    derain, deblur = list(table_sets(study, "table3")), list(table_sets(study, "table4"))
     first = study["sets"][deblur[0]]["label"]
     quality = {"deraining: five-set average PSNR (Y)": (read_csv(tables / "table3.csv"), "Average PSNR", "derain", derain),
                f"deblurring: {first} PSNR (RGB)": (read_csv(tables / "table4.csv"), f"{first} PSNR", "deblur", deblur[:1])}
@@ -185,7 +179,7 @@ def claims(tables: str | Path, study: dict[str, Any]) -> list[dict[str, str]]:
     hst = results[(results["kind"] == "run") & (results["experiment"] == "derain") & (results["baseline"].isna())]
     model = None if hst.empty else str(hst["model"].iloc[0])
     baselines = t3[t3["in paper's Table 3"].astype(str) == "True"]
-    derain = table_sets(study, "table3")
+    derain = list(table_sets(study, "table3"))
     for key, column, against, sets in (("avg_gain", "Average PSNR", claims_.BEST_BASELINE[0], derain),
                                        ("test100_gain", f"{claims_.GAIN_SET} PSNR", None, [claims_.GAIN_SET])):
         ours = NOT_IN_STUDY

@@ -58,6 +58,13 @@ def read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
         raise DataError(f"{path}: unreadable CSV ({exc})") from None
 
 
+def table_sets(study: dict[str, Any], table: str) -> dict[str, str]:
+    """The test sets that are a table's columns, from a study.json: its task's test sets in registry order,
+    ``{set: its label in the tables}``."""
+    task = study["tables"][table]["task"]
+    return {name: s["label"] for name, s in study["sets"].items() if s["task"] == task and s["split"] == "test"}
+
+
 class Results:
     """Everything one study wrote, read once."""
 
@@ -84,9 +91,8 @@ class Results:
         return self.study["left_out"]
 
     def table_sets(self, table: str) -> dict[str, str]:
-        """The test sets that are a table's columns (its task's, in registry order): ``{set: label}``."""
-        task = self.study["tables"][table]["task"]
-        return {name: s["label"] for name, s in self.study["sets"].items() if s["task"] == task and s["split"] == "test"}
+        """The test sets that are a table's columns (:func:`table_sets`): ``{set: label}``."""
+        return table_sets(self.study, table)
 
     def layout(self, table: str) -> dict[str, Any]:
         """A table's configurations and reference as the study resolved them (hst.study.layout)."""
