@@ -9,17 +9,20 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hst.version import __version__
+
+if TYPE_CHECKING:  # torch is imported where a device is asked about: the tables read a commit without it
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without a GPU raises ConfigError."""
+    import torch
+
     from hst.errors import ConfigError
 
     if name == "auto":
@@ -58,6 +61,8 @@ def _cpu_name() -> str:
 
 def device_info(device: torch.device) -> dict[str, Any]:
     """The device a computation ran on, in words, with the CPU thread count."""
+    import torch
+
     info: dict[str, Any] = {"type": device.type, "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -68,6 +73,8 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
 def versions() -> dict[str, str | None]:
     """Versions of Python, the harness and the libraries that affect its numbers (None if not installed)."""
+    import torch
+
     out = {"python": sys.version.split()[0], "platform": platform.platform(), "hst": __version__, "torch": str(torch.__version__)}
     for dist in ("numpy", "pillow", "scikit-image", "scipy", "opencv-python-headless"):
         try:

@@ -17,10 +17,15 @@ from typing import Any, Iterable
 import yaml
 
 from hst.errors import ConfigError
+from hst.models import EVAL_POLICIES
 from hst.schema import dotted as _dotted
 from hst.schema import parse_yaml
 from hst.schema import read_yaml as _read_yaml
 from hst.schema import validate as check_schema
+
+# How a restoration samples (hst.engine.restorer.Restorer): a stochastic sampler's policy at inference, or
+# "ensemble", the mean of several seeded draws. Here, apart from the restorer, so the study reads it without torch.
+SAMPLING_POLICIES = (*EVAL_POLICIES, "ensemble")
 
 DEFAULTS: dict[str, Any] = {
     "model": {"arch": "hst"},  # and the architecture's defaults (hst.models.ARCHS): variant tiny for HST

@@ -20,10 +20,10 @@ from hst.engine.tiles import DEFAULT_OVERLAP, check_tiling, restore_tiled
 from hst.envinfo import resolve_device
 from hst.errors import ConfigError, DataError
 from hst.fsutil import sha256_of
-from hst.models import EVAL_POLICIES, set_sampling
+from hst.engine.config import SAMPLING_POLICIES
+from hst.models import set_sampling
 
-# The model's own policies (hst.models: seeded, grid) and the mean of several seeded draws.
-SAMPLING_POLICIES = (*EVAL_POLICIES, "ensemble")
+# How many seeded draws an ensemble (SAMPLING_POLICIES) averages unless asked for another number.
 DEFAULT_ENSEMBLE_DRAWS = 8
 COMPILE_BACKEND = "inductor"  # of `--compile`; the tests use "eager" (graph capture without a C++ build)
 SEED_RULE = "per-image seed = first 8 bytes (big-endian, top bit cleared) of sha256(f'{seed}/{name}/{draw}')"

@@ -12,7 +12,7 @@ import math
 from typing import Iterable, NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf computes), without scipy.stats' import
 
 
 class Interval(NamedTuple):
@@ -48,7 +48,7 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> Interval:
     if v.size == 1:
         return Interval(float(v[0]), math.nan, 1)
     sd = float(np.std(v, ddof=1))
-    t = float(stats.t.ppf(0.5 + level / 2, v.size - 1))
+    t = float(stdtrit(v.size - 1, 0.5 + level / 2))
     return Interval(float(v.mean()), t * sd / math.sqrt(v.size), int(v.size))
 
 

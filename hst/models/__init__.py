@@ -12,29 +12,40 @@ import importlib
 import inspect
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from hst.errors import ConfigError
-from hst.models.brn import BRN
-from hst.models.dmphn import DMPHN, LEVELS, MAX_STACKS
-from hst.models.gdfn import GDFN
-from hst.models.global_sparse_attention import GlobalSparseAttention
-from hst.models.hst import HST
-from hst.models.lgl_block import LGLBlock
-from hst.models.local_aggregation import LocalAggregation
-from hst.models.local_propagation import LocalPropagation
-from hst.models.prenet import PReNet
-from hst.models.sampler import (
-    EVAL_POLICIES,
-    SAMPLERS,
-    AvgSampler,
-    GridSampler,
-    MaxSampler,
-    StochasticSampler,
-    build_sampler,
-)
+
+if TYPE_CHECKING:
+    import torch
+
+# This module is the registry: it imports no network module and not torch, so the study and the tables
+# (which need names, labels and option schemas only) start without it. An architecture's class is named
+# by its import path and imported when a model is built; the classes are attributes of this package all
+# the same (``from hst.models import HST`` imports hst.models.hst then).
+_LAZY = {
+    "HST": "hst.models.hst", "LGLBlock": "hst.models.lgl_block", "LocalAggregation": "hst.models.local_aggregation",
+    "GlobalSparseAttention": "hst.models.global_sparse_attention", "LocalPropagation": "hst.models.local_propagation",
+    "GDFN": "hst.models.gdfn", "PReNet": "hst.models.prenet", "BRN": "hst.models.brn", "DMPHN": "hst.models.dmphn",
+    "StochasticSampler": "hst.models.sampler", "MaxSampler": "hst.models.sampler", "AvgSampler": "hst.models.sampler",
+    "GridSampler": "hst.models.sampler", "build_sampler": "hst.models.sampler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The samplers of global sparse attention by name (hst.models.sampler pairs its classes with them, in this
+# order): the paper's stochastic one (Sec. 3.4) first, the pooling of its ablation (Table 6), our grid.
+SAMPLERS = ("stochastic", "max", "avg", "grid")
+# How a stochastic sampler draws at inference (set_sampling).
+EVAL_POLICIES = ("seeded", "grid")
+# DMPHN's options (hst.models.dmphn reads them): patches per level, and the number of levels; stacked DMPHNs.
+DMPHN_LEVELS = {"1-2-4": 3, "1-2-4-8": 4}
+DMPHN_MAX_STACKS = 4
 
 # Table 1: HST-tiny is one LGL block per level; HST-double two at every level (encoder, bottom, decoder).
 VARIANTS: dict[str, dict] = {
@@ -52,17 +63,28 @@ _STAGES = {**_POS_INT, "description": "recurrent stages T (PReNet's paper: 6; BR
 
 @dataclass(frozen=True)
 class Arch:
-    """A registered architecture: its class, the run config's ``model.*`` options it takes (a JSON
-    schema per option), their defaults, how a table names one configuration of it, the
-    configurations Table 1 lists, and Table 1's settings columns of a built model."""
+    """A registered architecture: its class (or its import path, ``"package.module:Class"``, imported when a
+    model is built), the run config's ``model.*`` options it takes (a JSON schema per option), their
+    defaults, how a table names one configuration of it, the configurations Table 1 lists, and Table 1's
+    settings columns of a built model. ``build`` (default: the class) makes a model from its options."""
 
-    cls: type[torch.nn.Module]
+    cls: type | str
     options: dict[str, dict]
     defaults: dict[str, Any]
-    build: Callable[..., torch.nn.Module]
     label: Callable[[dict[str, Any]], str]
+    build: Callable[..., Any] | None = None
     table1: tuple[dict[str, Any], ...] = ({},)
     settings: Callable[[dict[str, Any]], dict[str, str]] = lambda config: {}
+
+    @property
+    def model_class(self) -> type:
+        if isinstance(self.cls, str):
+            module, _, name = self.cls.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.cls
+
+    def new(self, **options: Any) -> "torch.nn.Module":
+        return (self.build or self.model_class)(**options)
 
 
 def _hst_label(options: dict[str, Any]) -> str:
@@ -106,7 +128,7 @@ def _dmphn_settings(cfg: dict[str, Any]) -> dict[str, str]:
 # checkpoint's "arch" say (checkpoints written before architectures had names are HST's).
 ARCHS: dict[str, Arch] = {
     "hst": Arch(
-        HST,
+        "hst.models.hst:HST",
         options={
             "variant": {"enum": list(VARIANTS), "description": "Table 1: one or two LGL blocks per level"},
             # Optional overrides of hst.models.hst.HST's constructor; absent = the variant's value.
@@ -128,30 +150,27 @@ ARCHS: dict[str, Arch] = {
         settings=_hst_settings,
     ),
     "prenet": Arch(
-        PReNet,
+        "hst.models.prenet:PReNet",
         options={"stages": _STAGES,
                  "channels": {**_POS_INT, "description": "feature channels (paper: 32)"},
                  "blocks": {**_POS_INT, "description": "residual blocks per stage (paper: 5)"}},
         defaults={},
-        build=lambda **options: PReNet(**options),
         label=lambda options: "PReNet",
         settings=_prenet_settings,
     ),
     "brn": Arch(
-        BRN,
+        "hst.models.brn:BRN",
         options={"stages": _STAGES},
         defaults={},
-        build=lambda **options: BRN(**options),
         label=_brn_label,
         settings=_brn_settings,
     ),
     "dmphn": Arch(
-        DMPHN,
-        options={"levels": {"enum": list(LEVELS), "description": "patches per level (the paper's DMPHN: 1-2-4)"},
-                 "stacks": {"type": "integer", "minimum": 1, "maximum": MAX_STACKS,
+        "hst.models.dmphn:DMPHN",
+        options={"levels": {"enum": list(DMPHN_LEVELS), "description": "patches per level (the paper's DMPHN: 1-2-4)"},
+                 "stacks": {"type": "integer", "minimum": 1, "maximum": DMPHN_MAX_STACKS,
                             "description": "stacked DMPHNs (Table 4's Stack(4)-DMPHN: 4)"}},
         defaults={},
-        build=lambda **options: DMPHN(**options),
         label=_dmphn_label,
         table1=({"levels": "1-2-4", "stacks": 1}, {"levels": "1-2-4", "stacks": 4}),
         settings=_dmphn_settings,
@@ -181,7 +200,7 @@ def _load_plugins() -> None:
 
 def arch_of(model: torch.nn.Module) -> str:
     """The registry name of ``model``'s architecture."""
-    name = next((n for n, a in ARCHS.items() if type(model) is a.cls), None)
+    name = next((n for n, a in ARCHS.items() if type(model) is a.model_class), None)
     if name is None:
         raise ConfigError(f"{type(model).__name__} is not a registered architecture ({', '.join(ARCHS)})")
     return name
@@ -191,7 +210,7 @@ def build_arch(arch: str, config: dict) -> torch.nn.Module:
     """Build architecture ``arch`` from its constructor options (a checkpoint's model_config), one-line errors."""
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    cls = ARCHS[arch].cls
+    cls = ARCHS[arch].model_class
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(config) - allowed)
     if unknown:
@@ -213,7 +232,7 @@ def build_from_config(model: dict[str, Any]) -> torch.nn.Module:
     arch, options = model_options(model)
     if arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    return ARCHS[arch].build(**options)
+    return ARCHS[arch].new(**options)
 
 
 def model_label(model: dict[str, Any]) -> str:
@@ -222,8 +241,10 @@ def model_label(model: dict[str, Any]) -> str:
     return ARCHS[arch].label(options)
 
 
-def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> HST:
+def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> Any:
     """HST-tiny or HST-double (Table 1), with any constructor argument overridden (e.g. sampler, ratios)."""
+    from hst.models.hst import HST
+
     if variant not in VARIANTS:
         raise ConfigError(f"model.variant: unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     allowed = set(inspect.signature(HST.__init__).parameters) - {"self"}
@@ -241,6 +262,10 @@ def set_sampling(model: torch.nn.Module, policy: str = "seeded", seed: int = 0) 
     shared by all samplers of the model) or 'grid' (top-left element of each region)."""
     if policy not in EVAL_POLICIES:
         raise ConfigError(f"sampling: unknown policy {policy!r}; choose one of {', '.join(EVAL_POLICIES)}")
+    import torch
+
+    from hst.models.sampler import StochasticSampler
+
     generator = torch.Generator().manual_seed(int(seed))
     for module in model.modules():
         if type(module) is StochasticSampler:
@@ -252,6 +277,8 @@ def set_sampling(model: torch.nn.Module, policy: str = "seeded", seed: int = 0) 
 def shard_sampling(model: torch.nn.Module, rank: int, world: int) -> torch.nn.Module:
     """Data-parallel training: training draws of process ``rank`` of ``world`` (each with an equal slice
     of the global batch) are its rows of the draws of the whole batch, so N processes draw as one does."""
+    from hst.models.sampler import StochasticSampler
+
     for module in model.modules():
         if isinstance(module, StochasticSampler):
             module.rank, module.world = int(rank), int(world)
@@ -264,5 +291,6 @@ __all__ = [
     "ARCHS", "Arch", "register", "PLUGINS_ENV", "PReNet", "BRN", "DMPHN", "arch_of", "build_arch", "build_from_config", "model_label", "model_options",
     "HST", "LGLBlock", "LocalAggregation", "GlobalSparseAttention", "LocalPropagation", "GDFN",
     "StochasticSampler", "MaxSampler", "AvgSampler", "GridSampler", "build_sampler",
-    "VARIANTS", "DEFAULT_VARIANT", "SAMPLERS", "EVAL_POLICIES", "build_model", "set_sampling", "shard_sampling",
+    "VARIANTS", "DEFAULT_VARIANT", "SAMPLERS", "EVAL_POLICIES", "DMPHN_LEVELS", "DMPHN_MAX_STACKS", "build_model",
+    "set_sampling", "shard_sampling",
 ]

@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LEVELS = {"1-2-4": 3, "1-2-4-8": 4}  # the option's values: patches per level, and the number of levels
-MAX_STACKS = 4
+from hst.models import DMPHN_LEVELS, DMPHN_MAX_STACKS
+
+LEVELS, MAX_STACKS = DMPHN_LEVELS, DMPHN_MAX_STACKS  # the options' values, in the registry (hst.models)
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

@@ -11,7 +11,7 @@ from torch import nn
 
 from hst.models.lgl_block import LGLBlock
 from hst.models.norm import LayerNorm2d
-from hst.models.sampler import SAMPLERS
+from hst.models import SAMPLERS
 
 
 def _stage(n: int, dim: int, heads: int, ratio: int, sampler: str, ffn_expansion: float, bias: bool) -> nn.Sequential:

@@ -7,9 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# How a stochastic sampler draws at inference (hst.models.set_sampling); the samplers by name are
-# SAMPLER_CLASSES, below their classes, the paper's own first.
-EVAL_POLICIES = ("seeded", "grid")
+from hst.models import SAMPLERS
 
 
 def _check_divisible(x: torch.Tensor, ratio: int) -> None:
@@ -130,11 +128,10 @@ class AvgSampler(MaxSampler):
         return F.avg_pool2d(x, self.ratio)
 
 
-# The samplers by name: the paper's stochastic one (Sec. 3.4), the pooling of its ablation (Table 6), and
-# our grid (EdgeViT's fixed element).
-SAMPLER_CLASSES: dict[str, type[nn.Module]] = {"stochastic": StochasticSampler, "max": MaxSampler, "avg": AvgSampler,
-                                                "grid": GridSampler}
-SAMPLERS = tuple(SAMPLER_CLASSES)
+# The samplers by name (hst.models.SAMPLERS, in its order): the paper's stochastic one (Sec. 3.4), the pooling
+# of its ablation (Table 6), and our grid (EdgeViT's fixed element).
+SAMPLER_CLASSES: dict[str, type[nn.Module]] = dict(zip(SAMPLERS, (StochasticSampler, MaxSampler, AvgSampler, GridSampler),
+                                                       strict=True))
 
 
 def build_sampler(kind: str, ratio: int) -> nn.Module:

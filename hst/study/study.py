@@ -17,9 +17,9 @@ from typing import Any
 from hst.data.registry import default_registry
 from hst.data.weights import DEFAULT_PATH as WEIGHTS_REGISTRY
 from hst.data.weights import load_weights_registry
+from hst.engine.config import SAMPLING_POLICIES
 from hst.engine.config import SCHEMA as RUN_SCHEMA
 from hst.engine.config import build_config, load_config, read_yaml
-from hst.engine.restorer import SAMPLING_POLICIES
 from hst.errors import ConfigError
 from hst.models import SAMPLERS, VARIANTS, model_label, model_options
 from hst.schema import read_yaml as read_yaml_file

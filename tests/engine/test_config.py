@@ -132,7 +132,7 @@ def test_every_model_key_is_an_argument_of_its_architecture():
 
     assert set(SCHEMA["properties"]["model"]["properties"]) == {"arch", *(k for a in ARCHS.values() for k in a.options)}
     for name, arch in ARCHS.items():
-        arguments = set(inspect.signature(arch.cls.__init__).parameters)
+        arguments = set(inspect.signature(arch.model_class.__init__).parameters)
         assert set(arch.options) - {"variant"} <= arguments, name
 
 

@@ -5,10 +5,15 @@ through others."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hst"
 # The documented order: infrastructure (the modules at hst/'s top), then each subpackage. The command
@@ -129,3 +134,17 @@ def test_each_layer_imports_on_its_own(module):
 
     out = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_study_and_the_tables_start_without_torch():
+    """The Snakefile's parse and the jobs that only read and write tables (study.json, Tables 1-6, the report's
+    pieces) import the study and the paper layers: none of it imports torch (about 2 s a process), a plugin
+    architecture (tests/helpers/toy_arch.py, named by import path) included."""
+    code = ("import sys, hst.study, hst.paper.tables, hst.paper.report, hst.cli; from hst.models import ARCHS; "
+            "assert 'toynet' in ARCHS; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'scipy')))")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HST_PLUGINS": "tests.helpers.toy_arch"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = eval(out.stdout)
+    assert not [m for m in loaded if m.startswith("torch")], loaded
+    assert "scipy.stats" not in loaded, loaded  # its import alone is about 1 s; the t quantile comes from scipy.special
