@@ -6,7 +6,8 @@
 Every input is restored at full resolution (the model pads internally and crops back), clamped
 to [0, 1] and rounded to uint8 half up (``floor(255 x + 0.5)``, MATLAB's ``im2uint8``), except
 under a protocol whose own test script saved its outputs otherwise (``hst.metrics.protocols.OUTPUT_ROUNDING``:
-PReNet's truncates). The whole image goes through the model at once unless ``--tile N
+PReNet's truncates) or, under any other protocol, for an architecture whose release did
+(``hst.models.Arch.output_rounding``: DMPHN's truncates). The whole image goes through the model at once unless ``--tile N
 [--tile-overlap M]`` is given (see :mod:`hst.engine.tiles`); ``eval.json`` records ``tile`` and
 ``tile_overlap`` (null when whole-image). CKPT is a checkpoint of this harness or a released weight
 file of the weights registry (``python -m hst weights list``), recognised by its SHA-256.
@@ -69,7 +70,7 @@ def evaluate(checkpoint: str | os.PathLike, set_dir: str | os.PathLike, protocol
     resolve_draws(sampling, draws)
     pairs = list_pairs(set_dir)
     restorer = Restorer(checkpoint, device=device, sampling=sampling, seed=seed, draws=draws, compile=compile,
-                        tile=tile, tile_overlap=tile_overlap, rounding=OUTPUT_ROUNDING.get(protocol, "round"))
+                        tile=tile, tile_overlap=tile_overlap, rounding=OUTPUT_ROUNDING.get(protocol))
     ensure_output_dir(out_dir)
 
     for stale in ("eval.json", "times.csv", "per_image.csv", "summary.csv"):

@@ -21,7 +21,7 @@ from hst.envinfo import resolve_device
 from hst.errors import ConfigError, DataError
 from hst.fsutil import sha256_of
 from hst.engine.config import SAMPLING_POLICIES
-from hst.models import set_sampling
+from hst.models import ARCHS, arch_of, set_sampling
 
 # How many seeded draws an ensemble (SAMPLING_POLICIES) averages unless asked for another number.
 DEFAULT_ENSEMBLE_DRAWS = 8
@@ -55,14 +55,15 @@ class Restorer:
 
     def __init__(self, checkpoint: str | os.PathLike, *, device: str = "auto", sampling: str = "seeded",
                  seed: int = 0, draws: int | None = None, compile: bool = False, tile: int | None = None,
-                 tile_overlap: int | None = None, rounding: str = "round") -> None:
+                 tile_overlap: int | None = None, rounding: str | None = None) -> None:
         check_tiling(tile, tile_overlap)
         self.device = resolve_device(device)
         self.sampling, self.seed = sampling, int(seed)
         self.draws = resolve_draws(sampling, draws)
-        self.rounding = rounding
         self.checkpoint = Path(checkpoint)
         model, self.checkpoint_dict = load_model(self.checkpoint, map_location="cpu")
+        # uint8 outputs: ``rounding`` when given (a protocol's own rule), else the architecture's release's, else round.
+        self.rounding = rounding or ARCHS[arch_of(model)].output_rounding or "round"
         check_tiling(tile, tile_overlap, model.size_multiple)
         # Whole-image restoration unless a tile size is given (hst.engine.tiles).
         self.tile = tile

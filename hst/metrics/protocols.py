@@ -482,7 +482,8 @@ PROTOCOLS: dict[str, dict[str, Metric]] = {
 # The protocol that scores a set's degraded inputs, where it differs from the restorations'.
 INPUT_PROTOCOL = {"realblur": "realblur-input"}
 # How an evaluation turns a float output into the uint8 image it saves and scores: "round"
-# (half up, MATLAB's im2uint8) unless the protocol's own test script did otherwise.
+# (half up, MATLAB's im2uint8) unless the protocol's own test script did otherwise, or, under a protocol
+# without a rule here, the architecture's release did (hst.models.Arch.output_rounding: DMPHN truncates).
 OUTPUT_ROUNDING = {"prenet": "truncate"}  # PReNet's test_PReNet.py: np.uint8(255 * out)
 # The protocols a restoration is scored with (`--protocol`): every one but those of degraded inputs only.
 PROTOCOL_NAMES = tuple(p for p in PROTOCOLS if p not in INPUT_PROTOCOL.values())

@@ -66,7 +66,9 @@ class Arch:
     """A registered architecture: its class (or its import path, ``"package.module:Class"``, imported when a
     model is built), the run config's ``model.*`` options it takes (a JSON schema per option), their
     defaults, how a table names one configuration of it, the configurations Table 1 lists, and Table 1's
-    settings columns of a built model. ``build`` (default: the class) makes a model from its options."""
+    settings columns of a built model. ``build`` (default: the class) makes a model from its options.
+    ``output_rounding`` is how the architecture's own release saved an output as uint8 where that was not
+    rounding (``"truncate"``); its restorations follow it unless the scoring protocol has a rule of its own."""
 
     cls: type | str
     options: dict[str, dict]
@@ -75,6 +77,7 @@ class Arch:
     build: Callable[..., Any] | None = None
     table1: tuple[dict[str, Any], ...] = ({},)
     settings: Callable[[dict[str, Any]], dict[str, str]] = lambda config: {}
+    output_rounding: str | None = None
 
     @property
     def model_class(self) -> type:
@@ -174,6 +177,8 @@ ARCHS: dict[str, Arch] = {
         label=_dmphn_label,
         table1=({"levels": "1-2-4", "stacks": 1}, {"levels": "1-2-4", "stacks": 4}),
         settings=_dmphn_settings,
+        # The authors' test scripts saved with torchvision's save_image of the time: mul(255).clamp(0, 255).byte().
+        output_rounding="truncate",
     ),
 }
 

@@ -76,8 +76,10 @@ def test_dmphn_restores_its_authors_committed_outputs(folder, results):
     from hst.engine.restorer import Restorer
 
     repo = Path(DMPHN_REPO)
-    # The authors saved with torchvision's save_image of the time: mul(255).clamp(0, 255).byte(), truncation.
-    restorer = Restorer(repo / "checkpoints" / folder, device="cpu", rounding="truncate")
+    # The authors saved with torchvision's save_image of the time: mul(255).clamp(0, 255).byte(), truncation,
+    # which the registry's DMPHN entry says (Arch.output_rounding): the restorer takes it unasked.
+    restorer = Restorer(repo / "checkpoints" / folder, device="cpu")
+    assert restorer.rounding == "truncate"
     assert restorer.checkpoint_dict["released"] in ("dmphn-1-2-4", "dmphn-stack4")
     frame = "000001"  # GOPR0384_11_00/blur/000001, 1280 x 720: no padding
     out, _ = restorer.restore(read_image(repo / "test_samples" / f"{frame}.png"), frame)

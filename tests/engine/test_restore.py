@@ -243,3 +243,23 @@ def test_grayscale_in_grayscale_out(checkpoint, tmp_path, mode):
     assert not np.array_equal(rgb[..., 0], rgb[..., 1])  # the model's channels differ: a choice had to be made
     assert np.array_equal(restored, restorer.restore(image, "scan", gray=True)[0])
 
+
+
+def test_outputs_are_rounded_as_the_architectures_release_saved_them_unless_the_protocol_says(tmp_path):
+    """DMPHN's release truncated its saved outputs (hst.models.ARCHS["dmphn"].output_rounding): its restorations
+    truncate, HST's round, and a protocol's own rule (``rounding``, e.g. PReNet's truncation) comes first."""
+    from hst.engine.checkpoint import save_checkpoint
+    from hst.engine.tensors import to_uint8
+    from hst.models import build_arch, build_model
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "dmphn.pt", build_arch("dmphn", {"levels": "1-2-4", "stacks": 1}))
+    save_checkpoint(tmp_path / "hst.pt", build_model("tiny", dim=8))
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    dmphn = Restorer(tmp_path / "dmphn.pt", device="cpu")
+    assert dmphn.rounding == "truncate" and Restorer(tmp_path / "hst.pt", device="cpu").rounding == "round"
+    assert Restorer(tmp_path / "dmphn.pt", device="cpu", rounding="round").rounding == "round"
+    out, _ = dmphn.restore(image, "a.png")
+    with torch.no_grad():
+        raw = dmphn.model(to_tensor(image)).clamp(0, 1)
+    assert np.array_equal(out, to_uint8(raw, "truncate")) and not np.array_equal(out, to_uint8(raw, "round"))
