@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from hst.models import PLUGINS_ENV
 
 TOY_MODULE = "tests.helpers.toy_arch"  # registers ToyNet, labelled TOY_LABEL in the tables
 TOY_LABEL = "ToyNet"
+STUDY_FILE = "tiny.yaml"
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # Rules run `python -m hst`: the interpreter of this test's environment must come first on PATH.
@@ -23,6 +25,8 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).pa
 
 def tiny_study(tmp: Path, baselines: bool = False) -> Path:
     """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations.
+    Its files (study, recipes, weights registry) name each other relative to ``tmp``, the folder Snakemake
+    runs in (``--directory``): a copy of a finished study (:func:`copy_study`) is itself finished.
     Without ``baselines`` it trains HST only; with, PReNet (its recipe shrunk alike) and the test-only ToyNet
     (tests/helpers/toy_arch.py) beside HST-tiny in the deraining and ablation experiments, BRN in deraining,
     DMPHN(1-2-4) in deblurring, and a released PReNet weight file (made here, served from disk
@@ -33,7 +37,7 @@ def tiny_study(tmp: Path, baselines: bool = False) -> Path:
     recipe["schedule"].update(iterations=4, log_every=2, checkpoint_every=2)
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     study = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    study["recipe"] = str(tmp / "recipe.yaml")
+    study["recipe"] = "recipe.yaml"
     study["data"]["synthetic"].update(train_count=3, test_count=2, train_size=40, test_size=[24, 40])
     study["experiments"]["derain"].update(test_sets=["Rain100H", "Rain100L"], overrides={})
     study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
@@ -50,13 +54,13 @@ def tiny_study(tmp: Path, baselines: bool = False) -> Path:
         toy = {**recipe, "model": {"arch": "toynet", "width": 4}}  # the test-only architecture: HST's recipe otherwise
         (tmp / "toynet.yaml").write_text(yaml.safe_dump(toy))
         for experiment in ("derain", "ablation"):
-            study["experiments"][experiment]["baselines"] = {"prenet": {"recipe": str(tmp / "prenet.yaml")},
-                                                             "toynet": {"recipe": str(tmp / "toynet.yaml")}}
-        study["experiments"]["derain"]["baselines"]["brn"] = {"recipe": str(tmp / "brn.yaml")}
-        study["experiments"]["deblur"]["baselines"] = {"dmphn": {"recipe": str(tmp / "dmphn.yaml")}}
-        study["released"] = {"registry": str(released_registry(tmp)),
+            study["experiments"][experiment]["baselines"] = {"prenet": {"recipe": "prenet.yaml"},
+                                                             "toynet": {"recipe": "toynet.yaml"}}
+        study["experiments"]["derain"]["baselines"]["brn"] = {"recipe": "brn.yaml"}
+        study["experiments"]["deblur"]["baselines"] = {"dmphn": {"recipe": "dmphn.yaml"}}
+        study["released"] = {"registry": released_registry(tmp).name,
                              "evaluate": [{"weights": "tiny-prenet", "set": "Rain100L"}]}
-    path = tmp / "tiny.yaml"
+    path = tmp / STUDY_FILE
     path.write_text(yaml.safe_dump(study))
     return path
 
@@ -76,11 +80,27 @@ def released_registry(tmp: Path) -> Path:
     (tmp / "released.pth").write_bytes(buf.getvalue())
     entry = {"arch": "prenet", "config": {"stages": 2, "channels": 4, "blocks": 1}, "file": "tiny-prenet.pth",
              "size": len(buf.getvalue()), "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-             "trained_on": "nothing (random weights)", "sources": [{"kind": "file", "path": str(tmp / "released.pth")}],
+             "trained_on": "nothing (random weights)", "sources": [{"kind": "file", "path": "released.pth"}],
              "published": [{"set": "Rain100L", "psnr": 30.0, "ssim": 0.9, "protocol": "prenet", "source": "this test"}]}
     path = tmp / "weights.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "weights": {"tiny-prenet": entry}}))
     return path
+
+
+def copy_study(finished: Path, dest: Path) -> Path:
+    """A copy of the finished tiny study in ``finished`` at ``dest`` (its outputs' times and Snakemake's records
+    kept: nothing to do there until the copy is edited); its study file. The weights (``*.pt``: most of the
+    study's bytes) are hard links: the harness writes them only by replacing the file (hst.fsutil), never in
+    place, so a rerun in the copy leaves the original as it was."""
+    shutil.copytree(finished, dest, symlinks=True, copy_function=_link_weights)
+    return dest / STUDY_FILE
+
+
+def _link_weights(src: str, dst: str) -> None:
+    if src.endswith(".pt"):
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The cluster path for real: the tiny study through `snakemake --profile profiles/slurm` on a one-node
+"""The cluster path for real: a tiny study through `snakemake --profile profiles/slurm` on a one-node
 SLURM cluster started for the test (tests/pipeline/slurm_cluster.py), then the tables and the metrics
 against the same study run locally; and the paper study's dry run through the profile.
 
@@ -30,6 +30,9 @@ PROFILE = REPO / "profiles" / "slurm"
 NODE_CPUS, NODE_GPUS, JOB_MEM_MB = 8, 1, 32000
 # The tiny study's trainings use 2 threads (the local reference run too: --cores 2), the other rules 1.
 TRAIN_THREADS = 2
+# The rules whose jobs go to the cluster (the Snakefile's localrules and fetch, for real data, aside).
+CLUSTER_RULES = {"synth", "check", "prepare", "train", "infer", "score", "score_input", "complexity", "readings",
+                 "heatmap", "released_weights", "released_eval"}
 
 
 def _need_plugin() -> None:
@@ -39,10 +42,21 @@ def _need_plugin() -> None:
         pytest.skip("snakemake-executor-plugin-slurm is not installed: pip install -e '.[slurm]'")
 
 
-def threaded_study(tmp: Path, threads: int) -> Path:
-    """The tiny study, its trainings on `threads` CPUs: a SLURM job must ask for exactly these."""
-    config = tiny_study(tmp)
+def cluster_study(tmp: Path, threads: int) -> Path:
+    """The smallest study that still sends every kind of cluster job: the tiny study cut to one test set per
+    experiment and one seed, the ablation's stochastic and max samplers (Fig. 6's heatmap), every rain
+    experiment on one training set, and a released weight file scored (fetch and evaluate); its trainings on
+    `threads` CPUs, which a SLURM job must ask for exactly."""
+    config = tiny_study(tmp, baselines=True)
     study = yaml.safe_load(config.read_text())
+    study["experiments"] = {
+        "derain": {"train_set": "RainTrainH", "variant": "tiny", "test_sets": ["Rain100H"]},
+        "deblur": {"train_set": "GoPro-train", "variant": "tiny", "test_sets": ["GoPro-test"]},
+        "ablation": {"train_set": "RainTrainH", "test_sets": ["Rain100H"], "variants": ["tiny"],
+                     "samplers": ["stochastic", "max"], "seeds": [0]},
+    }
+    study["released"]["evaluate"] = [{"weights": "tiny-prenet", "set": "Rain100H"}]
+    study["heatmap"]["passes"] = 2
     study["train_threads"] = threads
     config.write_text(yaml.safe_dump(study))
     return config
@@ -52,7 +66,7 @@ def cluster_profile(dest: Path, memory_mb: int, cpus: int) -> Path:
     """profiles/slurm as a user of this small cluster would adapt it: every memory request capped so
     that one job per CPU fits the node. Two test-only settings besides: trainings and inferences ask
     for a GPU, as they do for a cuda recipe (the tiny recipe runs on the CPU: there is no real GPU
-    here, the job gets the fake one), and a shorter first status check (the plugin's default: 40 s)."""
+    here, the job gets the fake one), and shorter status checks (the plugin's default: 40 s, and 10 s more after each that finds no job ended)."""
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     cap = memory_mb // cpus
     profile["default-resources"]["mem_mb"] = min(profile["default-resources"]["mem_mb"], cap)
@@ -61,7 +75,7 @@ def cluster_profile(dest: Path, memory_mb: int, cpus: int) -> Path:
             res["mem_mb"] = min(res["mem_mb"], cap)
     for rule in ("train", "infer"):
         profile["set-resources"][rule]["gpu"] = 1
-    profile["slurm-init-seconds-before-status-checks"] = 5
+    profile["slurm-init-seconds-before-status-checks"] = 2
     dest.mkdir(parents=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return dest
@@ -87,7 +101,7 @@ def slurm_run(cluster, tmp_path_factory):
     if cluster.cpus < TRAIN_THREADS:
         pytest.skip(f"the node has {cluster.cpus} CPU(s); the test's trainings use {TRAIN_THREADS}")
     tmp = tmp_path_factory.mktemp("slurm-study")
-    config = threaded_study(tmp, TRAIN_THREADS)
+    config = cluster_study(tmp, TRAIN_THREADS)
     profile = cluster_profile(tmp / "profile", cluster.memory_mb, cluster.cpus)
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp), "--profile", str(profile),
            "--configfile", str(config), "--verbose"]
@@ -109,7 +123,7 @@ def slurm_run(cluster, tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("local-study")
-    config = threaded_study(tmp, TRAIN_THREADS)
+    config = cluster_study(tmp, TRAIN_THREADS)
     snakemake(tmp, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
     return tmp
 
@@ -138,7 +152,7 @@ def test_tiny_study_runs_as_slurm_jobs_with_the_profiles_requests(cluster, slurm
     print("sbatch of one training:", calls["train"][0])
     assert len(submitted) == n_calls == len(accepted) > 20, (len(submitted), n_calls, len(accepted))
     assert set(submitted) == accepted
-    assert {"synth", "check", "prepare", "train", "infer", "score"} <= set(calls), sorted(calls)
+    assert set(calls) == CLUSTER_RULES, sorted(calls)  # every kind of job but fetch (real data) went to the cluster
     assert not {"study_json", "table", "results", "visual"} & set(calls), sorted(calls)  # localrules: not queued
     assert "?" not in calls, calls["?"]
     for rule, lines in calls.items():

@@ -13,15 +13,13 @@ import yaml
 
 from hst.paper.tables import read_csv
 from hst.study import Study
-from tests.helpers.pipeline import ENV, REPO, REPORT_TABLES, SNAKEMAKE, TOY_LABEL, snakemake, tiny_study
+from tests.helpers.pipeline import (ENV, REPO, REPORT_TABLES, SNAKEMAKE, STUDY_FILE, TOY_LABEL, copy_study, snakemake,
+                                    tiny_study)
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("study")
-    config = tiny_study(tmp, baselines=True)
-    shutil.copytree(REPO / "profiles", tmp / "profiles")
-    snakemake(tmp, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
-    return tmp, config
+def finished(shared_study):
+    """The session's tiny finished study (tests/pipeline/conftest.py): its folder and study file."""
+    return shared_study, shared_study / STUDY_FILE
 
 
 @pytest.mark.slow
@@ -120,24 +118,26 @@ def test_second_run_has_nothing_to_do(finished):
 
 
 @pytest.mark.slow
-def test_pipeline_stopped_mid_training_resumes_from_the_checkpoint(tmp_path):
-    """Ctrl-C (SIGINT to the process group) while a training runs; the same command then resumes it."""
+def test_pipeline_stopped_mid_training_resumes_from_the_checkpoint(shared_study, tmp_path):
+    """Ctrl-C (SIGINT to the process group) while a training runs; the same command then resumes it. On a copy
+    of the shared study cut to one training, its recipe made long enough to be stopped."""
     import signal
     import time
 
-    config = tiny_study(tmp_path)
+    config = copy_study(shared_study, tmp_path / "study")
+    work = config.parent
     study = yaml.safe_load(config.read_text())
-    study["experiments"] = {"ablation": {"train_set": "RainTrainH", "test_sets": ["Rain100H"],
-                                         "variants": ["tiny"], "samplers": ["stochastic"]}}
-    recipe = yaml.safe_load(Path(study["recipe"]).read_text())
-    # Long enough that it cannot finish between the first checkpoint and the signal (about 0.05 s):
-    # with 60 iterations and a 1 s wait, the training sometimes finished first on a fast, idle machine.
-    recipe["schedule"].update(iterations=150, checkpoint_every=5, log_every=5)
-    Path(study["recipe"]).write_text(yaml.safe_dump(recipe))
+    study["experiments"] = {"ablation": {"train_set": "RainTrainH", "test_sets": ["Rain100H"], "variants": ["tiny"],
+                                         "samplers": ["stochastic"], "seeds": [0]}}
+    study.pop("released")
     config.write_text(yaml.safe_dump(study))
-    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
-    run = tmp_path / "results/runs/ablation-tiny-stochastic"
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
+    recipe = yaml.safe_load((work / study["recipe"]).read_text())
+    # Long enough that it cannot finish between the first checkpoint (iteration 2) and the signal, one poll
+    # (0.05 s) later: 38 iterations still to go, half a second or more on a fast, idle machine.
+    recipe["schedule"].update(iterations=40, checkpoint_every=2, log_every=2)
+    (work / study["recipe"]).write_text(yaml.safe_dump(recipe))
+    run = work / "results/runs/ablation-tiny-stochastic"  # one seed: a run of its own, not yet trained
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
            "--configfile", str(config), "--quiet", "rules"]
     # A user's Ctrl-C: SIGINT at its default disposition in the pipeline's processes, even when the
     # tests themselves run in the background of a shell (nohup ... &), which starts them with SIGINT ignored.
@@ -150,12 +150,13 @@ def test_pipeline_stopped_mid_training_resumes_from_the_checkpoint(tmp_path):
     proc.wait(timeout=120)
     assert (run / "checkpoint.pt").exists() and not (run / "model.pt").exists(), "not stopped mid-training"
 
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
+    snakemake(work, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
     record = json.loads((run / "run.json").read_text())
     assert record["segments"][-1]["start_iteration"] > 0, record["segments"]  # resumed, not restarted
-    assert (run / "model.pt").exists() and (tmp_path / "results/tables/table6.md").exists()
+    assert [s["status"] for s in record["segments"]] == ["interrupted", "finished"], record["segments"]
+    assert (run / "model.pt").exists() and (work / "results/tables/table6.md").exists()
     iterations = [int(line.split(",")[0]) for line in (run / "train_log.csv").read_text().splitlines()[1:]]
-    assert iterations == sorted(set(iterations)) and iterations[-1] == 150  # no duplicated or lost rows
+    assert iterations == list(range(2, 41, 2))  # the 40-iteration training's rows, none duplicated or lost
 
 
 def test_bad_config_key_is_one_clear_line(tmp_path):
@@ -181,9 +182,8 @@ def test_a_study_override_in_exponent_notation_is_a_number(tmp_path):
     config = tiny_study(tmp_path)
     config.write_text(config.read_text().replace("overrides: {}", "overrides: {optim.lr: 3e-4}", 1))
     assert "optim.lr: 3e-4" in config.read_text()
-    out = snakemake(tmp_path, "-n", "--configfile", str(config), "--quiet", "rules", check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "optim.lr=0.0003" in snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--forcerun", "train").stdout
+    out = snakemake(tmp_path, "-n", "-p", "--configfile", str(config), "--forcerun", "train")  # check: the study loads
+    assert "optim.lr=0.0003" in out.stdout
 
 
 def test_one_table_alone_waits_for_its_own_trainings_only(tmp_path):
@@ -203,28 +203,31 @@ def test_one_table_alone_waits_for_its_own_trainings_only(tmp_path):
     assert "rule table:" in out.stdout and "rule results:" not in out.stdout
 
 
-def test_paper_study_dry_run_lists_downloads_without_network():
-    out = snakemake(REPO, "-n", "--configfile", str(REPO / "config/paper.yaml"), "--quiet", "rules")
-    text = out.stdout + out.stderr
-    assert "extended by additional config" not in text  # paper.yaml stands alone, not merged into the default
+@pytest.fixture(scope="module")
+def paper_dry_run() -> str:
+    """The paper study's dry run, printing the commands of its trainings, inferences and heatmap."""
+    out = snakemake(REPO, "-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "train", "infer",
+                    "heatmap")
+    return out.stdout + out.stderr
+
+
+def test_paper_study_dry_run_lists_downloads_without_network(paper_dry_run):
+    assert "extended by additional config" not in paper_dry_run  # paper.yaml stands alone, not merged into the default
     for rule in ("fetch", "check", "prepare", "train", "infer", "score", "table", "results", "complexity"):
-        assert rule in text
+        assert f"rule {rule}:" in paper_dry_run, rule
 
 
-def test_trainings_asking_for_several_gpus_run_under_torchrun():
-    base = ["-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "train"]
-    one = snakemake(REPO, *base)
-    text = one.stdout + one.stderr
-    assert "python -m hst train --config" in text and "torchrun" not in text
-    four = snakemake(REPO, *base, "--set-resources", "train:gpu=4", "--resources", "gpu=4")
+def test_trainings_asking_for_several_gpus_run_under_torchrun(paper_dry_run):
+    assert "python -m hst train --config" in paper_dry_run and "torchrun" not in paper_dry_run
+    four = snakemake(REPO, "-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "train",
+                     "--set-resources", "train:gpu=4", "--resources", "gpu=4")
     text = four.stdout + four.stderr
     assert "torchrun --standalone --nproc_per_node 4 -m hst train --config" in text
     assert "python -m hst train" not in text
 
 
-def test_every_rule_that_runs_a_model_gets_the_recipes_device():
-    out = snakemake(REPO, "-n", "-p", "--configfile", str(REPO / "config/paper.yaml"), "--forcerun", "infer", "heatmap")
-    lines = [line for line in (out.stdout + out.stderr).splitlines() if " evaluate " in line or " heatmap " in line]
+def test_every_rule_that_runs_a_model_gets_the_recipes_device(paper_dry_run):
+    lines = [line for line in paper_dry_run.splitlines() if " evaluate " in line or " heatmap " in line]
     assert any(" heatmap " in line for line in lines) and len(lines) > 1
     for line in lines:  # the paper recipe's device: cuda
         assert "--device cuda" in line, line
@@ -241,10 +244,8 @@ REPORT_FIGURES = ["results/tables/fig6_heatmap.png", "results/tables/fig7_visual
 
 
 @pytest.fixture(scope="module")
-def report(finished):
-    tmp, config = finished
-    snakemake(tmp, "--configfile", str(config), "--report", "results/report.html")
-    return tmp / "results" / "report.html"
+def report(shared_report):
+    return shared_report
 
 
 @pytest.mark.slow

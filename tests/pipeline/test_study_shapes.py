@@ -1,8 +1,9 @@
 """Studies of other shapes through the real Snakefile: one experiment, one sampler, one seed; each to
 its tables and `snakemake --report`, the tables saying what the study left out.
 
-The shapes share the synthetic twins (made once, by the pipeline's synth rule; each shape's data root
-links to their folders and keeps its own patch caches), each has its own working folder. Each shape
+Each shape starts from a copy of the session's tiny finished study (tests/pipeline/conftest.py), its
+experiments replaced by the shape's: the same command then brings the copy to the shape (the edit matrix,
+test_edits.py, shows that an edited study's tables equal those of a from-scratch run of it). Each shape
 prints its wall time (pytest -s shows it)."""
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers.pipeline import snakemake, tiny_study
-
-from hst.study import Study
+from tests.helpers.pipeline import copy_study, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -34,34 +33,14 @@ SHAPES = {
 }
 
 
-def shape_study(tmp: Path, experiments: dict, twins: Path | None = None) -> Path:
-    """The tiny study with only ``experiments``, 2 iterations; its data root links to the ready
-    ``twins`` (each set's folder; the patch caches stay the study's own)."""
-    config = tiny_study(tmp)
+def shape_study(shared: Path, tmp: Path, experiments: dict) -> Path:
+    """A copy of the shared finished study with only ``experiments`` (and no released weights): its study file."""
+    config = copy_study(shared, tmp / "study")
     study = yaml.safe_load(config.read_text())
     study["experiments"] = experiments
-    study["data"]["root"] = str(tmp / "data")
-    study["heatmap"]["passes"] = 2
+    study.pop("released", None)
     config.write_text(yaml.safe_dump(study))
-    recipe = yaml.safe_load(Path(study["recipe"]).read_text())
-    recipe["schedule"].update(iterations=2, log_every=1, checkpoint_every=2)
-    Path(study["recipe"]).write_text(yaml.safe_dump(recipe))
-    if twins is not None:
-        (tmp / "data").mkdir()
-        for folder in (f for f in twins.iterdir() if f.is_dir() and not f.name.startswith("_")):
-            (tmp / "data" / folder.name).symlink_to(folder)
     return config
-
-
-@pytest.fixture(scope="module")
-def twins(tmp_path_factory) -> Path:
-    """The synthetic twins of every set of every shape, made once by the pipeline's own synth rule."""
-    tmp = tmp_path_factory.mktemp("twins")
-    config = shape_study(tmp, SHAPES["one-seed-everywhere"])  # it holds every set of the other shapes
-    sets = Study(yaml.safe_load(config.read_text())).sets
-    snakemake(tmp, *(str(tmp / "data" / s / "twin.json") for s in sets), "--cores", "2", "--configfile", str(config),
-              "--quiet", "rules")
-    return tmp / "data"
 
 
 def table(tmp: Path, name: str) -> tuple[pd.DataFrame, str]:
@@ -70,8 +49,9 @@ def table(tmp: Path, name: str) -> tuple[pd.DataFrame, str]:
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_study_of_any_shape_goes_through_tables_and_report(shape, twins, tmp_path):
-    config = shape_study(tmp_path, SHAPES[shape], twins)
+def test_study_of_any_shape_goes_through_tables_and_report(shape, shared_study, tmp_path):
+    config = shape_study(shared_study, tmp_path, SHAPES[shape])
+    tmp_path = config.parent
     start = time.perf_counter()
     snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
     snakemake(tmp_path, "--configfile", str(config), "--report", "results/report.html")
