@@ -16,6 +16,10 @@ from hst.study import Study
 from tests.helpers.pipeline import (ENV, REPO, REPORT_TABLES, SNAKEMAKE, STUDY_FILE, TOY_LABEL, copy_study, snakemake,
                                     tiny_study)
 
+# Under pytest-xdist (--dist loadgroup) the tests of the shared study run on one worker, which makes it once.
+pytestmark = pytest.mark.xdist_group("shared-study")
+
+
 @pytest.fixture(scope="module")
 def finished(shared_study):
     """The session's tiny finished study (tests/pipeline/conftest.py): its folder and study file."""

@@ -18,7 +18,8 @@ import yaml
 
 from tests.helpers.pipeline import copy_study, snakemake
 
-pytestmark = pytest.mark.slow
+# Under pytest-xdist (--dist loadgroup) the tests of the shared study run on one worker, which makes it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared-study")]
 
 DERAIN = {"train_set": "Rain13K", "variant": "tiny", "test_sets": ["Rain100H"]}
 DEBLUR = {"train_set": "GoPro-train", "variant": "tiny", "test_sets": ["GoPro-test"]}
