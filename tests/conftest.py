@@ -1,6 +1,12 @@
-"""Fixtures shared by the tests of evaluation and restoration."""
+"""Fixtures shared by the tests of evaluation and restoration; one torch thread per test process."""
 
+import os
 from pathlib import Path
+
+# The tests' tensors are tiny: a second thread only waits, and under pytest-xdist each worker is one of the
+# cores. Set before torch is imported; the processes the tests start inherit it (a training's `threads` still
+# sets its own count).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch

@@ -6,11 +6,13 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu_train.py"
 
 
+@pytest.mark.slow
 def test_cpu_run_reports_throughput_and_tflops(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_gpu_train", SCRIPT)
     bench = importlib.util.module_from_spec(spec)

@@ -49,6 +49,7 @@ def test_cpu_mode_runs_every_stage_and_resumes_a_killed_training(tmp_path):
     assert multi["weights_rel_gap"] < 1e-4  # float32 on the CPU: the same weights to rounding
 
 
+@pytest.mark.slow
 def test_a_stage_past_its_time_limit_fails_the_check(tmp_path):
     proc = gpu_check("--out", str(tmp_path / "check.json"), "--limit-scale", "1e-4")
     assert proc.returncode == 1

@@ -337,6 +337,7 @@ def test_score_inputs_equals_scoring_a_copy_of_the_inputs(tiny_set, tmp_path, ca
     assert (tmp_path / "floor" / "summary.csv").read_text() == (copy / "summary.csv").read_text()
 
 
+@pytest.mark.slow
 def test_compiled_model_restores_as_the_eager_one(checkpoint, tiny_set, tmp_path, monkeypatch):
     import hst.engine.restorer
 

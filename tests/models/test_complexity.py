@@ -1,12 +1,13 @@
 """Table 1 complexity: fvcore MACs agree with torch's flop counter, and nothing is dropped silently."""
 
+import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from hst.cli import main
-from hst.models.complexity import complexity_rows, count_macs, count_params
 from hst.models import build_model
+from hst.models.complexity import complexity_rows, count_macs, count_params
 from hst.models.global_sparse_attention import GlobalSparseAttention
 
 
@@ -43,6 +44,7 @@ def test_attention_handle_counts_qk_and_av():
     assert macs == convs + attention
 
 
+@pytest.mark.slow
 def test_rows_of_every_registered_architecture():
     rows = complexity_rows(sizes=(64,))
     assert [r["model"] for r in rows] == ["HST-tiny", "HST-double", "PReNet", "BRN", "DMPHN(1-2-4)", "Stack(4)-DMPHN"]
@@ -59,6 +61,7 @@ def test_rows_of_every_registered_architecture():
     assert [r["params"] for r in rows[3:]] == [375_526, 5_424_393, 21_697_572]
 
 
+@pytest.mark.slow
 def test_cli_prints_markdown_and_csv(capsys, tmp_path):
     assert main(["complexity", "--sizes", "32"]) == 0
     out = capsys.readouterr().out
@@ -67,6 +70,7 @@ def test_cli_prints_markdown_and_csv(capsys, tmp_path):
     assert (tmp_path / "t.csv").read_text().startswith("model,arch,variant,blocks,channels,heads,ratios,sampler,params,gmacs_32")
 
 
+@pytest.mark.slow
 def test_readings_cover_every_open_choice_with_the_reduction_of_tiny_against_double(capsys):
     from hst.models.complexity import readings_rows
 

@@ -16,8 +16,9 @@ from hst.study import Study
 from tests.helpers.pipeline import (ENV, REPO, REPORT_TABLES, SNAKEMAKE, STUDY_FILE, TOY_LABEL, copy_study, snakemake,
                                     tiny_study)
 
-# Under pytest-xdist (--dist loadgroup) the tests of the shared study run on one worker, which makes it once.
-pytestmark = pytest.mark.xdist_group("shared-study")
+# Every test here runs Snakemake (a dry run is 5 s): slow. Under pytest-xdist (--dist loadgroup) the tests of
+# the shared study run on one worker, which makes it once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared-study")]
 
 
 @pytest.fixture(scope="module")

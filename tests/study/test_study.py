@@ -175,6 +175,7 @@ def test_importing_the_study_loads_neither_opencv_nor_the_paper_layer():
 
 
 @pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml"])
+@pytest.mark.slow
 def test_trainings_are_ranked_as_fvcore_would_rank_them(path):
     """The pipeline's priorities (layer MACs, one eager pass) order the trainings as Table 1's fvcore count does."""
     import json
