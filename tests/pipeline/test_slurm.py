@@ -24,7 +24,7 @@ import yaml
 from tests.helpers import slurm as slurm_cluster
 from tests.helpers.pipeline import ENV, REPO, SNAKEMAKE, snakemake, tiny_study
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # one cluster, on one xdist worker
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # one worker asked for (docs/testing.md)
 PROFILE = REPO / "profiles" / "slurm"
 # What the paper study must fit: one node with one GPU and 8 CPUs (and 32 GB for one job).
 NODE_CPUS, NODE_GPUS, JOB_MEM_MB = 8, 1, 32000

@@ -16,8 +16,8 @@ from hst.study import Study
 from tests.helpers.pipeline import (ENV, REPO, REPORT_TABLES, SNAKEMAKE, STUDY_FILE, TOY_LABEL, copy_study, snakemake,
                                     tiny_study)
 
-# Every test here runs Snakemake (a dry run is 5 s): slow. Under pytest-xdist (--dist loadgroup) the tests of
-# the shared study run on one worker, which makes it once.
+# Every test here runs Snakemake (a dry run is 5 s): slow. The xdist_group mark asks pytest-xdist to run the
+# shared study's tests on one worker (not in effect with the pinned versions: docs/testing.md).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared-study")]
 
 

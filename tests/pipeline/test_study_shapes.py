@@ -18,7 +18,8 @@ import yaml
 
 from tests.helpers.pipeline import copy_study, snakemake
 
-# Under pytest-xdist (--dist loadgroup) the tests of the shared study run on one worker, which makes it once.
+# The xdist_group mark asks pytest-xdist to run the shared study's tests on one worker (not in effect with
+# the pinned versions: docs/testing.md).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared-study")]
 
 DERAIN = {"train_set": "Rain13K", "variant": "tiny", "test_sets": ["Rain100H"]}
