@@ -21,20 +21,23 @@ if TYPE_CHECKING:
 
 # This module is the registry: it imports no network module and not torch, so the study and the tables
 # (which need names, labels and option schemas only) start without it. An architecture's class is named
-# by its import path and imported when a model is built; the classes are attributes of this package all
-# the same (``from hst.models import HST`` imports hst.models.hst then).
+# by its import path in its ARCHS entry and imported when a model is built; the classes are attributes of
+# this package all the same (``from hst.models import HST`` imports hst.models.hst then): the registered
+# architectures' from their entries, the building blocks and samplers from here.
 _LAZY = {
-    "HST": "hst.models.hst", "LGLBlock": "hst.models.lgl_block", "LocalAggregation": "hst.models.local_aggregation",
+    "LGLBlock": "hst.models.lgl_block", "LocalAggregation": "hst.models.local_aggregation",
     "GlobalSparseAttention": "hst.models.global_sparse_attention", "LocalPropagation": "hst.models.local_propagation",
-    "GDFN": "hst.models.gdfn", "PReNet": "hst.models.prenet", "BRN": "hst.models.brn", "DMPHN": "hst.models.dmphn",
-    "StochasticSampler": "hst.models.sampler", "MaxSampler": "hst.models.sampler", "AvgSampler": "hst.models.sampler",
-    "GridSampler": "hst.models.sampler", "build_sampler": "hst.models.sampler",
+    "GDFN": "hst.models.gdfn", "StochasticSampler": "hst.models.sampler", "MaxSampler": "hst.models.sampler",
+    "AvgSampler": "hst.models.sampler", "GridSampler": "hst.models.sampler", "build_sampler": "hst.models.sampler",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    for arch in ARCHS.values():
+        if isinstance(arch.cls, str) and arch.cls.partition(":")[2] == name:
+            return arch.model_class
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

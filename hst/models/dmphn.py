@@ -38,9 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hst.models import DMPHN_LEVELS, DMPHN_MAX_STACKS
-
-LEVELS, MAX_STACKS = DMPHN_LEVELS, DMPHN_MAX_STACKS  # the options' values, in the registry (hst.models)
+from hst.models import DMPHN_LEVELS, DMPHN_MAX_STACKS  # the options' values, in the registry
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -122,12 +120,12 @@ class DMPHN(nn.Module):
 
     def __init__(self, levels: str = "1-2-4", stacks: int = 1) -> None:
         super().__init__()
-        if levels not in LEVELS:
-            raise ValueError(f"levels must be one of {', '.join(LEVELS)}, got {levels!r}")
-        if not 1 <= stacks <= MAX_STACKS:
-            raise ValueError(f"stacks must be 1 to {MAX_STACKS}, got {stacks}")
+        if levels not in DMPHN_LEVELS:
+            raise ValueError(f"levels must be one of {', '.join(DMPHN_LEVELS)}, got {levels!r}")
+        if not 1 <= stacks <= DMPHN_MAX_STACKS:
+            raise ValueError(f"stacks must be 1 to {DMPHN_MAX_STACKS}, got {stacks}")
         self.config = {"levels": levels, "stacks": stacks}
-        self.levels, self.stacks = LEVELS[levels], stacks
+        self.levels, self.stacks = DMPHN_LEVELS[levels], stacks
         self.in_channels = 3
         splits = [_split_dim(k) for k in range(2, self.levels + 1)]
         # Every patch side a multiple of 4 (the encoder's two stride-2 convolutions).
