@@ -329,6 +329,17 @@ def test_realblur_scores_share_one_alignment(warped_pair):
                                                    M.ssim_aligned(restored, target))
 
 
+def test_realblur_alignments_kept_are_the_last_four(warped_pair):
+    """The alignments a PSNR and an SSIM of one image share are kept, a test set's worth is not: the oldest goes."""
+    restored, target, _ = warped_pair
+    restored, target = restored[:48, :48], target[:48, :48]  # small: six alignments
+    pairs = [(np.roll(restored, shift, axis=1), target) for shift in range(M._ALIGN_CACHE_SIZE + 1)]
+    first, *others = [M.align_realblur(r, t) for r, t in pairs]
+    assert all(M.align_realblur(r, t) is a for (r, t), a in zip(pairs[1:], others))  # the last four: kept
+    again = M.align_realblur(*pairs[0])  # the oldest was dropped: aligned anew, to the same result
+    assert again is not first and np.array_equal(again.restored, first.restored)
+
+
 def test_realblur_matches_the_official_float32_script(warped_pair):
     restored, target, _ = warped_pair
     psnr, ssim = M.realblur_scores(restored, target)
