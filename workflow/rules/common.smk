@@ -33,10 +33,16 @@ DESCRIBED = study.describe()
 
 @functools.cache
 def train_ranks():
-    """Each training's priority: its rank by work, the longest the highest (1 ... number of runs)."""
+    """Each training's rank by work, the longest the highest (1 ... number of runs)."""
     from hst.study.plan import training_ranks
 
     return training_ranks(study)
+
+
+def train_priority(run):
+    """A training's priority: its rank (train_ranks) where Snakemake schedules; 0 in a job's own Snakemake (a
+    cluster job), which runs that one job and orders nothing, so it does not build every model to rank them."""
+    return train_ranks()[run] if workflow.is_main_process else 0
 
 
 def data_priority(name):

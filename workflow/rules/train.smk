@@ -27,7 +27,7 @@ rule train:
     threads: study.config.get("train_threads", 1)
     # The longest trainings first (work in forward MACs of the layers, hst.study.plan.training_ranks): on a
     # small machine a long training started last runs alone at the end while the other cores idle.
-    priority: lambda wc: train_ranks()[wc.run]
+    priority: lambda wc: train_priority(wc.run)
     resources:
         gpu=lambda wc: 1 if study.run_device(wc.run) == "cuda" else 0,
     shell:
