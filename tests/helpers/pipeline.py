@@ -15,6 +15,9 @@ from hst.models import PLUGINS_ENV
 TOY_MODULE = "tests.helpers.toy_arch"  # registers ToyNet, labelled TOY_LABEL in the tables
 TOY_LABEL = "ToyNet"
 STUDY_FILE = "tiny.yaml"
+# The shared tiny study's train_threads (tests/pipeline/conftest.py): two, so that the SLURM test, whose study is
+# that one cut, sees a training's job ask for more CPUs than the other rules' (tests/pipeline/test_slurm.py).
+SHARED_TRAIN_THREADS = 2
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # Rules run `python -m hst`: the interpreter of this test's environment must come first on PATH.
@@ -23,14 +26,15 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).pa
        PLUGINS_ENV: TOY_MODULE}
 
 
-def tiny_study(tmp: Path, baselines: bool = False) -> Path:
+def tiny_study(tmp: Path, baselines: bool = False, threads: int | None = None) -> Path:
     """The default study shrunk: 2 rain test sets, 2 blur test sets, 2 samplers x 2 seeds, a few iterations.
     Its files (study, recipes, weights registry) name each other relative to ``tmp``, the folder Snakemake
     runs in (``--directory``): a copy of a finished study (:func:`copy_study`) is itself finished.
     Without ``baselines`` it trains HST only; with, PReNet (its recipe shrunk alike) and the test-only ToyNet
     (tests/helpers/toy_arch.py) beside HST-tiny in the deraining and ablation experiments, BRN in deraining,
     DMPHN(1-2-4) in deblurring, and a released PReNet weight file (made here, served from disk
-    through a weights registry of its own) scored on Rain100L under its own protocol and the table's."""
+    through a weights registry of its own) scored on Rain100L under its own protocol and the table's.
+    ``threads``: the study's train_threads (the default study's when None)."""
     recipe = yaml.safe_load((REPO / "config/recipes/synthetic.yaml").read_text())
     recipe["data"]["patch_size"] = 32
     recipe["optim"]["batch_size"] = 2
@@ -43,6 +47,8 @@ def tiny_study(tmp: Path, baselines: bool = False) -> Path:
     study["experiments"]["deblur"].update(test_sets=["GoPro-test", "RealBlur-J"], overrides={})
     study["experiments"]["ablation"].update(variants=["tiny"], samplers=["stochastic", "max"], seeds=[0, 1], overrides={})
     study["heatmap"]["passes"] = 10
+    if threads is not None:
+        study["train_threads"] = threads
     for experiment in study["experiments"].values():
         experiment.pop("baselines", None)
     if baselines:

@@ -16,7 +16,6 @@ from tests.helpers.pipeline import REPORT_TABLES, snakemake, tiny_study
 
 from hst.data.synth import TWINS, make_pair
 
-pytestmark = pytest.mark.xdist_group("real-source")  # asks xdist for one worker (not in effect: docs/testing.md)
 TRAIN, TEST = (40, 40), (24, 40)  # height, width: the tiny study's twins' sizes
 # set -> pairs, and the file each archive is reached by (url: the loopback server; file: a path on disk)
 PAIRS = {"Rain13K": 3, "RainTrainH": 3, "Rain100H": 2, "Rain100L": 2, "GoPro-train": 4, "GoPro-test": 2, "RealBlur-J": 2}

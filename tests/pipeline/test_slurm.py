@@ -1,6 +1,7 @@
 """The cluster path for real: a tiny study through `snakemake --profile profiles/slurm` on a one-node
-SLURM cluster started for the test (tests/pipeline/slurm_cluster.py), then the tables and the metrics
-against the same study run locally; and the paper study's dry run through the profile.
+SLURM cluster started for the test (tests/helpers/slurm.py), then the tables and the metrics against the
+same study run locally (the session's shared tiny study, tests/pipeline/conftest.py, cut alike); and the
+paper study's dry run through the profile.
 
 Marked `slurm` (deselect with -m "not slurm"). Nothing is installed here: without slurmctld, slurmd,
 munged (Debian's slurm-wlm and munge) and the slurm extra, or when not root, the tests are skipped
@@ -22,14 +23,15 @@ import pytest
 import yaml
 
 from tests.helpers import slurm as slurm_cluster
-from tests.helpers.pipeline import ENV, REPO, SNAKEMAKE, snakemake, tiny_study
+from tests.helpers.pipeline import ENV, REPO, SHARED_TRAIN_THREADS, SNAKEMAKE, copy_study, snakemake, tiny_study
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # one worker asked for (docs/testing.md)
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 PROFILE = REPO / "profiles" / "slurm"
 # What the paper study must fit: one node with one GPU and 8 CPUs (and 32 GB for one job).
 NODE_CPUS, NODE_GPUS, JOB_MEM_MB = 8, 1, 32000
-# The tiny study's trainings use 2 threads (the local reference run too: --cores 2), the other rules 1.
-TRAIN_THREADS = 2
+# The tiny study's trainings use 2 threads (the shared study's, which the local reference run is cut from), the
+# other rules 1.
+TRAIN_THREADS = SHARED_TRAIN_THREADS
 # The rules whose jobs go to the cluster (the Snakefile's localrules and fetch, for real data, aside).
 CLUSTER_RULES = {"synth", "check", "prepare", "train", "infer", "score", "score_input", "complexity", "readings",
                  "heatmap", "released_weights", "released_eval"}
@@ -42,12 +44,12 @@ def _need_plugin() -> None:
         pytest.skip("snakemake-executor-plugin-slurm is not installed: pip install -e '.[slurm]'")
 
 
-def cluster_study(tmp: Path, threads: int) -> Path:
-    """The smallest study that still sends every kind of cluster job: the tiny study cut to one test set per
-    experiment and one seed, the ablation's stochastic and max samplers (Fig. 6's heatmap), every rain
-    experiment on one training set, and a released weight file scored (fetch and evaluate); its trainings on
-    `threads` CPUs, which a SLURM job must ask for exactly."""
-    config = tiny_study(tmp, baselines=True)
+def cluster_study(config: Path) -> Path:
+    """Cut the tiny study in ``config`` (tiny_study(baselines=True), the shared study's) to the smallest study that
+    still sends every kind of cluster job: one test set per experiment and one seed, the ablation's stochastic
+    and max samplers (Fig. 6's heatmap), every rain experiment on one training set, and a released weight file
+    scored (fetch and evaluate); its trainings on the study's threads (SHARED_TRAIN_THREADS), which a SLURM
+    job must ask for exactly."""
     study = yaml.safe_load(config.read_text())
     study["experiments"] = {
         "derain": {"train_set": "RainTrainH", "variant": "tiny", "test_sets": ["Rain100H"]},
@@ -57,7 +59,7 @@ def cluster_study(tmp: Path, threads: int) -> Path:
     }
     study["released"]["evaluate"] = [{"weights": "tiny-prenet", "set": "Rain100H"}]
     study["heatmap"]["passes"] = 2
-    study["train_threads"] = threads
+    assert study["train_threads"] == TRAIN_THREADS, study["train_threads"]
     config.write_text(yaml.safe_dump(study))
     return config
 
@@ -101,7 +103,7 @@ def slurm_run(cluster, tmp_path_factory):
     if cluster.cpus < TRAIN_THREADS:
         pytest.skip(f"the node has {cluster.cpus} CPU(s); the test's trainings use {TRAIN_THREADS}")
     tmp = tmp_path_factory.mktemp("slurm-study")
-    config = cluster_study(tmp, TRAIN_THREADS)
+    config = cluster_study(tiny_study(tmp, baselines=True, threads=TRAIN_THREADS))  # from scratch
     profile = cluster_profile(tmp / "profile", cluster.memory_mb, cluster.cpus)
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp), "--profile", str(profile),
            "--configfile", str(config), "--verbose"]
@@ -121,11 +123,14 @@ def slurm_run(cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("local-study")
-    config = cluster_study(tmp, TRAIN_THREADS)
-    snakemake(tmp, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
-    return tmp
+def local_run(shared_study, tmp_path_factory):
+    """The same study run here: a copy of the shared finished study (the same tiny study) cut as the cluster's, the
+    same command bringing it to the cut study (what differs reruns: the edit matrix, test_edits.py, shows that this
+    equals a from-scratch run). Its results folder also keeps the shared study's evaluations that the cut study
+    does not have."""
+    config = cluster_study(copy_study(shared_study, tmp_path_factory.mktemp("local-study") / "study"))
+    snakemake(config.parent, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
+    return config.parent
 
 
 def sbatch_calls(text: str) -> dict[str, list[str]]:
@@ -186,18 +191,22 @@ def test_slurm_run_writes_the_tables_and_the_local_runs_metrics(slurm_run, local
         assert yaml.safe_load(run.read_text())["config"]["threads"] == TRAIN_THREADS, run
     header = (tables / "table3.md").read_text()
     assert f"{TRAIN_THREADS} threads" in header and "train_threads" not in header, header[:800]
-    reference = local_run / "reference"
+    # The SLURM run's metrics as a regression reference, which the local run must meet (every reference row
+    # present: the local run also has the shared study's other evaluations, which the SLURM run does not).
+    reference = tmp / "reference"
     hst = [sys.executable, "-m", "hst", "regression"]
-    subprocess.run([*hst, "--run", str(local_run / "results"), "--reference", str(reference), "--update"],
+    subprocess.run([*hst, "--run", str(tmp / "results"), "--reference", str(reference), "--update"],
                    check=True, capture_output=True, text=True, env=ENV, timeout=300)
-    out = subprocess.run([*hst, "--run", str(tmp / "results"), "--reference", str(reference)],
+    out = subprocess.run([*hst, "--run", str(local_run / "results"), "--reference", str(reference)],
                          capture_output=True, text=True, env=ENV, timeout=300)
-    print("regression (SLURM run vs local run):", (out.stdout + out.stderr).strip().splitlines()[-1:])
+    print("regression (local run vs SLURM run):", (out.stdout + out.stderr).strip().splitlines()[-1:])
     assert out.returncode == 0, out.stdout + out.stderr
-    # The same check, by hand: every score of every evaluation equal.
-    for summary in sorted((local_run / "results" / "eval").rglob("summary.csv")):
-        rel = summary.relative_to(local_run)
-        a, b = pd.read_csv(summary), pd.read_csv(tmp / rel)
+    # The same check, by hand: every score of every evaluation of the SLURM run equal to the local run's.
+    summaries = sorted((tmp / "results" / "eval").rglob("summary.csv"))
+    assert len(summaries) == 6, summaries  # 4 runs' evaluations, and the degraded inputs' of Rain100H and GoPro-test
+    for summary in summaries:
+        rel = summary.relative_to(tmp)
+        a, b = pd.read_csv(local_run / rel), pd.read_csv(summary)
         cols = [c for c in a.columns if c.startswith(("psnr", "ssim"))]
         assert cols and a[cols].equals(b[cols]), rel
 

@@ -18,9 +18,7 @@ import yaml
 
 from tests.helpers.pipeline import copy_study, snakemake
 
-# The xdist_group mark asks pytest-xdist to run the shared study's tests on one worker (not in effect with
-# the pinned versions: docs/testing.md).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared-study")]
+pytestmark = pytest.mark.slow
 
 DERAIN = {"train_set": "Rain13K", "variant": "tiny", "test_sets": ["Rain100H"]}
 DEBLUR = {"train_set": "GoPro-train", "variant": "tiny", "test_sets": ["GoPro-test"]}
