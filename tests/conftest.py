@@ -7,6 +7,10 @@ from pathlib import Path
 # cores. Set before torch is imported; the processes the tests start inherit it (a training's `threads` still
 # sets its own count).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Where a process does use more threads (a study's train_threads: 2, the two-process trainings), an OpenMP thread
+# waiting for work sleeps instead of spinning: with the two workers on two cores, spinning threads took the CPU
+# the others needed (a 2-thread training beside two busy processes: 20-25 CPU s spinning, 10 s sleeping).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch
