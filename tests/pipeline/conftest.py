@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from tests.helpers.pipeline import REPO, SHARED_TRAIN_THREADS, snakemake, tiny_study
+from tests.helpers.pipeline import ENV, REPO, SHARED_TRAIN_THREADS, snakemake, tiny_study
 
 
 def _session_root(tmp_path_factory) -> Path:
@@ -25,6 +27,33 @@ def _session_root(tmp_path_factory) -> Path:
     inside it)."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+class SessionFolder:
+    """A folder made once per test session for every pytest-xdist worker: under a file lock in the session's
+    folder, made by ``make`` in a folder of its own and renamed into place when whole; a failure is kept and
+    raised to every worker that asks after it (not tried again for minutes each)."""
+
+    def __init__(self, tmp_path_factory, name: str):
+        self.root = _session_root(tmp_path_factory)
+        self.name = name
+
+    def get(self, make) -> Path:
+        folder, failed = self.root / self.name, self.root / f"{self.name}.failed"
+        with FileLock(self.root / f"{self.name}.lock"):
+            if failed.exists():
+                raise AssertionError(f"{self.name} failed in another worker:\n{failed.read_text()}")
+            if not folder.exists():
+                partial = self.root / f"{self.name}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                try:
+                    make(partial)
+                except BaseException as exc:
+                    failed.write_text(str(exc))
+                    raise
+                partial.rename(folder)
+        return folder
 
 
 def _make(folder: Path) -> None:
@@ -39,25 +68,29 @@ def shared_study(tmp_path_factory) -> Path:
     """The tiny study with every kind of baseline (tiny_study(baselines=True)) run through the real Snakefile to
     its tables, report pieces and ``snakemake --report`` page (``results/report.html``), once per session: its
     folder (the study file is ``STUDY_FILE`` in it). Read it; copy it to run anything in it."""
-    root = _session_root(tmp_path_factory)
-    folder, failed = root / "shared-study", root / "shared-study.failed"
-    with FileLock(root / "shared-study.lock"):
-        if failed.exists():  # another worker tried: the same error, not a second attempt of minutes
-            raise AssertionError(f"the shared study failed in another worker:\n{failed.read_text()}")
-        if not folder.exists():
-            partial = root / "shared-study.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir()
-            try:
-                _make(partial)
-            except BaseException as exc:
-                failed.write_text(str(exc))
-                raise
-            partial.rename(folder)  # the tiny study's files name each other relatively: a moved study is finished
-    return folder
+    # The tiny study's files name each other relatively: the study renamed into place is finished.
+    return SessionFolder(tmp_path_factory, "shared-study").get(_make)
 
 
 @pytest.fixture(scope="session")
 def shared_report(shared_study) -> Path:
     """``snakemake --report`` of the shared study: the page."""
     return shared_study / "results" / "report.html"
+
+
+def _complexity(folder: Path) -> None:
+    for args in ([], ["--readings"]):  # the complexity and readings rules' commands
+        out = folder / ("readings.csv" if args else "complexity.csv")
+        cmd = [sys.executable, "-m", "hst", "complexity", *args, "--format", "csv", "-o", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def complexity_outputs(tmp_path_factory) -> Path:
+    """Table 1's inputs, a study's ``results/complexity/`` (complexity.csv, readings.csv), made once per session by
+    the complexity and readings rules' own commands: they depend on the code alone, not on the study. A study whose
+    test is not about them (the edit matrix, the real-source study) starts with a copy instead of half a minute of
+    fvcore's traces; the shared study and the SLURM run make theirs through the rules."""
+    return SessionFolder(tmp_path_factory, "complexity").get(_complexity)

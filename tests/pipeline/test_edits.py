@@ -5,8 +5,9 @@ of the edited study.
 Every edit prints one line: the jobs that ran (from Snakemake's job stats) and the comparison. Tables are
 compared as CSVs, their `#` header lines but the commit lines, and every column but the training wall times.
 The from-scratch runs are made once per distinct study (an edit undone, or a Ctrl-C during a rerun, reuses
-the run of the study it comes back to), build the same targets, and start with the study's Table 1 inputs
-(complexity.csv, readings.csv: the same for every study) copied from the first run. Their datasets are made
+the run of the study it comes back to) and build the same targets. Every run starts with Table 1's inputs
+(complexity.csv, readings.csv: the same for every study, no edit changes them) copied from the session's
+(tests/pipeline/conftest.py: complexity_outputs). Their datasets are made
 from scratch too, once per distinct data section, in a data root the from-scratch runs of studies with that
 section share (never the edited study's own data: a stale set there must show as a difference).
 """
@@ -80,10 +81,11 @@ def jobs_ran(output: str) -> dict[str, int]:
 class Matrix:
     """The edited study's folder, its config and recipe, and the from-scratch runs made so far."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, complexity: Path):
         self.tmp = tmp
         self.work = tmp / "work"
-        self.work.mkdir()
+        self.complexity = complexity  # Table 1's inputs, copied into every run's results (the module docstring)
+        shutil.copytree(complexity, self.work / "results/complexity")
         self.config = matrix_study(self.work)
         self.recipe = self.work / yaml.safe_load(self.config.read_text())["recipe"]
         self.references: dict[str, dict[str, list[str]]] = {}
@@ -113,7 +115,7 @@ class Matrix:
         if key not in self.references:
             ref = self.tmp / f"scratch{len(self.references)}"
             (ref / "results").mkdir(parents=True)
-            shutil.copytree(self.work / "results/complexity", ref / "results/complexity")
+            shutil.copytree(self.complexity, ref / "results/complexity")
             shutil.copy(self.recipe, ref / self.recipe.name)
             study = self.study()
             section = json.dumps(study["data"], sort_keys=True)
@@ -160,9 +162,9 @@ def edit_yaml(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_path):
+def test_every_edit_reruns_what_it_changes_and_the_tables_equal_a_fresh_run(tmp_path, complexity_outputs):
     started = time.perf_counter()
-    m = Matrix(tmp_path)
+    m = Matrix(tmp_path, complexity_outputs)
     ran = m.run()
     assert ran["train"] == 4 and ran["table"] == 6
     m.references[m.key()] = tables_of(m.work)  # the first run is a from-scratch run

@@ -4,6 +4,7 @@ pipeline fetches, checks, trains on and scores every set, then writes the tables
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,10 @@ def real_study(tmp: Path, server: Server) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, complexity_outputs):
     tmp = tmp_path_factory.mktemp("real")
+    # Table 1's inputs, the same for every study (tests/pipeline/conftest.py): this test is about the data.
+    shutil.copytree(complexity_outputs, tmp / "results" / "complexity")
     server = Server()
     try:
         config = real_study(tmp, server)

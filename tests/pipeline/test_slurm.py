@@ -123,13 +123,15 @@ def slurm_run(cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(shared_study, tmp_path_factory):
-    """The same study run here: a copy of the shared finished study (the same tiny study) cut as the cluster's, the
-    same command bringing it to the cut study (what differs reruns: the edit matrix, test_edits.py, shows that this
-    equals a from-scratch run). Its results folder also keeps the shared study's evaluations that the cut study
-    does not have."""
+def local_run(shared_study, slurm_run, tmp_path_factory):
+    """The same study run here, to the SLURM run's evaluations (what the test compares): a copy of the shared
+    finished study (the same tiny study) cut as the cluster's, Snakemake bringing it to the cut study (what
+    differs reruns: the edit matrix, test_edits.py, shows that this equals a from-scratch run). Its results folder
+    also keeps the shared study's evaluations that the cut study does not have."""
     config = cluster_study(copy_study(shared_study, tmp_path_factory.mktemp("local-study") / "study"))
-    snakemake(config.parent, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
+    remote, _ = slurm_run
+    evaluations = [str(p.relative_to(remote)) for p in sorted((remote / "results" / "eval").rglob("summary.csv"))]
+    snakemake(config.parent, *evaluations, "--cores", "2", "--configfile", str(config), "--quiet", "rules")
     return config.parent
 
 
