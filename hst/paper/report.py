@@ -56,7 +56,10 @@ def table_html(csv_path: str | Path) -> str:
     lines = comment_lines(csv_path)
     if not lines:
         raise DataError(f"{csv_path}: no '# ' header lines; is it a table of `hst tables`?")
-    df = read_csv(csv_path).fillna("")
+    df = read_csv(csv_path)
+    # Empty cells blank: a column with one becomes text (pandas refuses "" in a float column), the others keep their
+    # dtype and so their formatting.
+    df = df.apply(lambda col: col.astype(object).fillna("") if col.isna().any() else col)
     meta = "".join(f"<p class='meta'>{html.escape(x)}</p>" for x in lines[1:])
     return page(lines[0], f"<h2>{html.escape(lines[0])}</h2>{meta}{df.to_html(index=False, border=0)}")
 

@@ -21,6 +21,14 @@ def test_table_html_renders_the_csv_with_its_header_lines(tmp_path):
     assert "<table" in page and "<td>30.12</td>" in page and "HST-tiny [synthetic twins]" in page
 
 
+def test_table_html_leaves_empty_cells_blank_and_numbers_as_pandas_prints_them(tmp_path, recwarn):
+    df = pd.DataFrame({"method": ["a", "b"], "PSNR": [30.5, None], "SSIM": [0.9, 0.85]})
+    write_table(tmp_path, "table9", "Table 9. A test", ["data: SYNTHETIC TWINS"], df, [])
+    page = table_html(tmp_path / "table9.csv")
+    assert "<td>30.5</td>\n      <td>0.90</td>" in page and "<td></td>\n      <td>0.85</td>" in page
+    assert "nan" not in page.lower() and not [w for w in recwarn if "fill value" in str(w.message)]
+
+
 def test_table_html_refuses_a_csv_without_header_lines(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="no '# ' header lines"):
