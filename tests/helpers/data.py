@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import socket
 import tarfile
@@ -78,14 +79,15 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
 
 
 def tar_bytes(files: dict[str, bytes], mode: str = "w:gz") -> bytes:
-    """A tar archive (gzip-compressed by default) holding ``files``."""
+    """A tar archive (gzip-compressed by default) holding ``files``, the same bytes on every call: gzip's header
+    time is 0, not now (a test that prints an archive's first bytes saw them change, quotes and all)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
+    with tarfile.open(fileobj=buf, mode="w" if mode == "w:gz" else mode) as tf:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), mtime=0) if mode == "w:gz" else buf.getvalue()
 
 
 def derain_test_zip(sets=("Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"), n: int = 3, noise: int = 0) -> bytes:
