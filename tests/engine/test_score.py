@@ -1,5 +1,7 @@
 """`score --inputs`: the degraded inputs scored as they are, the floor of every table."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -28,7 +30,7 @@ def test_inputs_are_scored_against_targets(tmp_path):
 
 
 def test_realblur_inputs_are_scored_without_alignment(tmp_path):
-    from hst.metrics.protocols import psnr_aligned, psnr_unaligned
+    from hst.metrics.protocols import AlignmentWarning, psnr_aligned, psnr_unaligned
 
     rng = np.random.default_rng(1)
     target = (np.clip(rng.normal(128, 40, (40, 48, 3)), 0, 255)).astype(np.uint8)
@@ -39,4 +41,9 @@ def test_realblur_inputs_are_scored_without_alignment(tmp_path):
                  "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     summary = pd.read_csv(tmp_path / "out/summary.csv").iloc[0]
     assert summary.protocol == "realblur-input"
-    assert summary.psnr == psnr_unaligned(shifted, target) != psnr_aligned(shifted, target)
+    # ECC need not converge on a noise pair this small (then the identity warp, with the intensity
+    # match still making the aligned score differ from the unaligned one): that warning is expected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlignmentWarning)
+        aligned = psnr_aligned(shifted, target)
+    assert summary.psnr == psnr_unaligned(shifted, target) != aligned
