@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 from hst.data.cli import parse_size
 from hst.data.io import read_image
 from hst.data.pairs import list_pairs
-from hst.data.patches import PatchDataset, dihedral, prepare_cache
+from hst.data.cache import prepare_cache
+from hst.data.patches import PatchDataset, dihedral
 from hst.data.synth import make_twin
 
 

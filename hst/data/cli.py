@@ -128,7 +128,7 @@ def _check(args, registry) -> int:
 
 
 def _prepare(args, registry) -> int:
-    from hst.data.patches import prepare_cache
+    from hst.data.cache import prepare_cache
 
     if args.cache and len(args.names) > 1:
         raise ConfigError("data prepare: --cache takes one NAME only")

@@ -241,7 +241,7 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool 
         )
     folder = RunFolder(Path(out_dir), lead=rank == 0)
     set_dir, cache_dir = _resolve_paths(config)
-    from hst.data.patches import set_fingerprint
+    from hst.data.cache import set_fingerprint
 
     fingerprint, pairs = set_fingerprint(set_dir)
     total = iteration_total(config, pairs * int(config["data"]["patches_per_image"]))
@@ -256,7 +256,8 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike, *, progress: bool 
 def _patch_dataset(config: dict[str, Any], set_dir: Path, cache_dir: Path, lead: bool, world: int):
     """The training set's patch dataset (its cache prepared by the lead process first); refused when an
     epoch holds less than one global batch."""
-    from hst.data.patches import PatchDataset, prepare_cache
+    from hst.data.cache import prepare_cache
+    from hst.data.patches import PatchDataset
 
     if lead:
         prepare_cache(set_dir, cache_dir)

@@ -12,7 +12,8 @@ from tests.helpers.data import image
 from torch.utils.data import DataLoader
 
 from hst.data.io import write_png
-from hst.data.patches import PatchDataset, prepare_cache
+from hst.data.cache import prepare_cache
+from hst.data.patches import PatchDataset
 from hst.errors import DataError
 
 SIZES = {"a": (20, 24), "b": (18, 30), "c": (24, 20)}

@@ -467,7 +467,7 @@ def test_foreign_checkpoint_in_the_run_folder(rain_set, tmp_path, kind):
         from hst.engine.checkpoint import save_checkpoint
 
         config = small(rain_set)
-        from hst.data.patches import set_fingerprint
+        from hst.data.cache import set_fingerprint
 
         save_checkpoint(run / "checkpoint.pt", build_model("tiny", dim=16), optimizer={}, scheduler={}, iteration=1,
                         epoch=0, rng={}, train_seconds=0.0, log_window={"loss_sum": 0.0, "count": 0}, run_config=config,

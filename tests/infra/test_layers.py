@@ -148,3 +148,18 @@ def test_the_study_and_the_tables_start_without_torch():
     loaded = eval(out.stdout)
     assert not [m for m in loaded if m.startswith("torch")], loaded
     assert "scipy.stats" not in loaded, loaded  # its import alone is about 1 s; the t quantile comes from scipy.special
+
+
+def test_the_patch_cache_is_written_without_torch(tmp_path):
+    """`hst data prepare` (hst.data.cache) decodes and writes the cache with NumPy alone: a pipeline runs it once per
+    training set, and torch's import is about 1 s of each (the training that reads it imports torch itself)."""
+    code = ("import sys, numpy as np; from hst.data.io import write_png; from hst.data.cli import run; "
+            f"root = {str(tmp_path)!r}; "
+            "[write_png(f'{root}/set/{k}/a.png', np.zeros((8, 8, 3), np.uint8)) for k in ('input', 'target')]; "
+            "from hst.data.cache import prepare_cache; prepare_cache(f'{root}/set', f'{root}/cache'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cache/index.json").is_file()
+    assert eval(out.stdout) == []
