@@ -1,36 +1,18 @@
-"""The patch cache and PatchDataset: exact pixels, determinism by (seed, epoch, i), augmentations, padding."""
+"""PatchDataset over a patch cache: exact pixels, determinism by (seed, epoch, i), augmentations, padding."""
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from tests.data.conftest import SIZES
 from tests.helpers.data import image
 from torch.utils.data import DataLoader
 
-from hst.data.io import write_png
-from hst.data.cache import prepare_cache
 from hst.data.patches import PatchDataset
 from hst.errors import DataError
-
-SIZES = {"a": (20, 24), "b": (18, 30), "c": (24, 20)}
-
-
-@pytest.fixture
-def set_dir(tmp_path):
-    root = tmp_path / "S"
-    for k, (name, (h, w)) in enumerate(SIZES.items()):
-        write_png(root / "input" / f"{name}.png", image(k, h, w))
-        write_png(root / "target" / f"{name}.png", image(k + 10, h, w))
-    return root
-
-
-@pytest.fixture
-def cache(set_dir, tmp_path):
-    return prepare_cache(set_dir, tmp_path / "cache")
 
 
 def dihedral(array: np.ndarray) -> list[np.ndarray]:
@@ -52,42 +34,6 @@ def locate(patch: np.ndarray, full: np.ndarray) -> set[tuple[int, int, int]]:
 
 def as_uint8(t: torch.Tensor) -> np.ndarray:
     return np.round(t.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
-
-
-def test_cache_holds_every_pair_exactly(cache):
-    index = json.loads((cache / "index.json").read_text())
-    assert [e["name"] for e in index["images"]] == ["a", "b", "c"]
-    pixels = np.memmap(cache / "pixels.u8", dtype=np.uint8, mode="r")
-    for k, entry in enumerate(index["images"]):
-        h, w, off = entry["height"], entry["width"], entry["offset"]
-        assert (h, w) == SIZES[entry["name"]]
-        n = h * w * 3
-        assert np.array_equal(pixels[off : off + n].reshape(h, w, 3), image(k, h, w))
-        assert np.array_equal(pixels[off + n : off + 2 * n].reshape(h, w, 3), image(k + 10, h, w))
-    assert pixels.size == index["bytes"]
-
-
-def test_cache_kept_when_fresh_rebuilt_when_stale(set_dir, cache):
-    mtime = (cache / "pixels.u8").stat().st_mtime_ns
-    prepare_cache(set_dir, cache)
-    assert (cache / "pixels.u8").stat().st_mtime_ns == mtime
-    write_png(set_dir / "input" / "d.png", image(9, 16, 16))
-    write_png(set_dir / "target" / "d.png", image(19, 16, 16))
-    prepare_cache(set_dir, cache)
-    assert len(json.loads((cache / "index.json").read_text())["images"]) == 4
-
-
-def test_cache_refuses_bad_sets_and_foreign_folders(set_dir, tmp_path):
-    other = tmp_path / "notes"
-    other.mkdir()
-    (other / "keep.txt").write_text("mine")
-    with pytest.raises(DataError, match="not a patch cache"):
-        prepare_cache(set_dir, other)
-    assert (other / "keep.txt").read_text() == "mine"
-    write_png(set_dir / "target" / "a.png", image(0, 21, 24))
-    with pytest.raises(DataError, match=r"a\.png: size 24x20 differs"):
-        prepare_cache(set_dir, tmp_path / "cache2")
-    assert not (tmp_path / "cache2").exists()
 
 
 def test_items_are_crops_of_the_right_image_with_the_same_transform(cache):
@@ -156,12 +102,3 @@ def test_bad_arguments_and_missing_cache(cache, tmp_path):
     (cache / "pixels.u8").write_bytes(b"short")
     with pytest.raises(DataError, match="does not match index.json"):
         PatchDataset(cache)
-
-
-def test_a_cache_whose_index_was_removed_is_made_again(set_dir, tmp_path):
-    """Snakemake removes index.json (the prepare rule's output) before it runs the rule again."""
-    cache = tmp_path / "cache"
-    prepare_cache(set_dir, cache)
-    (cache / "index.json").unlink()
-    prepare_cache(set_dir, cache)
-    assert len(json.loads((cache / "index.json").read_text())["images"]) == 3
