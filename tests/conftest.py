@@ -20,9 +20,13 @@ from hst.models import build_model
 
 
 # The longest test files, longest first: pytest-xdist (`--dist loadfile`, no reordering: pyproject.toml) hands out
-# whole files in collection order, so these start at once, each on its own worker, and the short files fill in
-# around them. Measured in the full suite: docs/performance.md#the-tests.
-LONGEST_FIRST = ("tests/pipeline/test_edits.py", "tests/pipeline/test_slurm.py")
+# whole files in collection order, so the two longest start at once, each on its own worker, the next ones follow
+# them, and the short files fill in at the end, where the two workers then finish within seconds of each other
+# (with the pipeline files in collection order, the study shapes' 90 s ran last, on one worker). Measured in the
+# full suite: docs/performance.md#the-tests.
+LONGEST_FIRST = ("tests/pipeline/test_edits.py", "tests/pipeline/test_slurm.py", "tests/pipeline/test_study_shapes.py",
+                 "tests/pipeline/test_snakefile.py", "tests/pipeline/test_real_source.py",
+                 "tests/engine/test_train_distributed.py", "tests/benchmarks/test_gpu_check.py")
 
 
 def pytest_collection_modifyitems(config, items):
