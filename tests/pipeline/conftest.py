@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from tests.helpers.pipeline import ENV, REPO, SHARED_TRAIN_THREADS, snakemake, tiny_study
+from tests.helpers.pipeline import REPO, SHARED_TRAIN_THREADS, snakemake, tiny_study
 
 
 def _session_root(tmp_path_factory) -> Path:
@@ -78,19 +76,21 @@ def shared_report(shared_study) -> Path:
     return shared_study / "results" / "report.html"
 
 
+# Table 1's inputs, the complexity and readings rules' outputs (workflow/rules/complexity.smk).
+COMPLEXITY = "results/complexity"
+
+
 def _complexity(folder: Path) -> None:
-    for args in ([], ["--readings"]):  # the complexity and readings rules' commands
-        out = folder / ("readings.csv" if args else "complexity.csv")
-        cmd = [sys.executable, "-m", "hst", "complexity", *args, "--format", "csv", "-o", str(out)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
-        if done.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    """The complexity and readings rules run by Snakemake in a tiny study (they read no data)."""
+    config = tiny_study(folder)
+    snakemake(folder, f"{COMPLEXITY}/complexity.csv", f"{COMPLEXITY}/readings.csv", "--cores", "2",
+              "--configfile", str(config), "--quiet", "rules")
 
 
 @pytest.fixture(scope="session")
 def complexity_outputs(tmp_path_factory) -> Path:
     """Table 1's inputs, a study's ``results/complexity/`` (complexity.csv, readings.csv), made once per session by
-    the complexity and readings rules' own commands: they depend on the code alone, not on the study. A study whose
+    the complexity and readings rules: they depend on the code alone, not on the study. A study whose
     test is not about them (the edit matrix, the real-source study) starts with a copy instead of half a minute of
-    fvcore's traces; the shared study and the SLURM run make theirs through the rules."""
-    return SessionFolder(tmp_path_factory, "complexity").get(_complexity)
+    fvcore's traces; the shared study and the SLURM run make theirs in their own pipelines."""
+    return SessionFolder(tmp_path_factory, "complexity").get(_complexity) / COMPLEXITY
