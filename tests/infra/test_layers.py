@@ -136,16 +136,21 @@ def test_each_layer_imports_on_its_own(module):
     assert out.returncode == 0, out.stderr
 
 
+def modules_loaded(code: str, roots: tuple[str, ...], **env: str) -> list[str]:
+    """The modules under ``roots`` (top-level names) that a fresh interpreter has loaded after running ``code``."""
+    code += f"; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO), **env}, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return eval(out.stdout)
+
+
 def test_the_study_and_the_tables_start_without_torch():
     """The Snakefile's parse and the jobs that only read and write tables (study.json, Tables 1-6, the report's
     pieces) import the study and the paper layers: none of it imports torch (about 2 s a process), a plugin
     architecture (tests/helpers/toy_arch.py, named by import path) included."""
-    code = ("import sys, hst.study, hst.paper.tables, hst.paper.report, hst.cli; from hst.models import ARCHS; "
-            "assert 'toynet' in ARCHS; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'scipy')))")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HST_PLUGINS": "tests.helpers.toy_arch"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
-    assert out.returncode == 0, out.stderr
-    loaded = eval(out.stdout)
+    code = "import hst.study, hst.paper.tables, hst.paper.report, hst.cli; from hst.models import ARCHS; assert 'toynet' in ARCHS"
+    loaded = modules_loaded(code, ("torch", "scipy"), HST_PLUGINS="tests.helpers.toy_arch")
     assert not [m for m in loaded if m.startswith("torch")], loaded
     assert "scipy.stats" not in loaded, loaded  # its import alone is about 1 s; the t quantile comes from scipy.special
 
@@ -153,13 +158,9 @@ def test_the_study_and_the_tables_start_without_torch():
 def test_the_patch_cache_is_written_without_torch(tmp_path):
     """`hst data prepare` (hst.data.cache) decodes and writes the cache with NumPy alone: a pipeline runs it once per
     training set, and torch's import is about 1 s of each (the training that reads it imports torch itself)."""
-    code = ("import sys, numpy as np; from hst.data.io import write_png; from hst.data.cli import run; "
+    code = ("import numpy as np; from hst.data.io import write_png; from hst.data.cli import run; "
             f"root = {str(tmp_path)!r}; "
             "[write_png(f'{root}/set/{k}/a.png', np.zeros((8, 8, 3), np.uint8)) for k in ('input', 'target')]; "
-            "from hst.data.cache import prepare_cache; prepare_cache(f'{root}/set', f'{root}/cache'); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO, timeout=120)
-    assert out.returncode == 0, out.stderr
+            "from hst.data.cache import prepare_cache; prepare_cache(f'{root}/set', f'{root}/cache')")
+    assert modules_loaded(code, ("torch",)) == []
     assert (tmp_path / "cache/index.json").is_file()
-    assert eval(out.stdout) == []
